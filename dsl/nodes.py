@@ -1,0 +1,312 @@
+"""The typed syntax tree of head programs.
+
+Nodes are frozen dataclasses; their source position is kept out of equality, so that
+`parse(print(p)) == p` compares meaning-bearing structure only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Union
+
+from .errors import Position
+
+_pos = field(default=None, compare=False, repr=False)
+
+
+class Node:
+    """Base of all expression nodes."""
+
+    pos: Position | None
+
+    def children(self) -> list[Node]:
+        """Direct sub-expressions, in source order."""
+        out: list[Node] = []
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, Node):
+                out.append(value)
+            elif isinstance(value, tuple):
+                for item in value:
+                    if isinstance(item, Node):
+                        out.append(item)
+                    elif isinstance(item, tuple):
+                        out.extend(x for x in item if isinstance(x, Node))
+        return out
+
+    def walk(self):
+        """This node and all nodes below it, pre-order (the order holes are numbered in)."""
+        yield self
+        for child in self.children():
+            yield from child.walk()
+
+    def map(self, fn) -> Node:
+        """A copy with `fn` applied to every direct sub-expression."""
+        changes = {}
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, Node):
+                changes[f.name] = fn(value)
+            elif isinstance(value, tuple) and value and isinstance(value[0], (Node, tuple)):
+                changes[f.name] = tuple(
+                    tuple(fn(x) for x in item) if isinstance(item, tuple) else fn(item)
+                    for item in value
+                )
+        return replace(self, **changes) if changes else self
+
+
+# ---------------------------------------------------------------- literals
+
+
+@dataclass(frozen=True)
+class Num(Node):
+    value: int | float
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class Hole(Node):
+    """`?`: a number the synthesizer fits."""
+
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class Str(Node):
+    value: str
+    pos: Position | None = _pos
+
+
+# ---------------------------------------------------------------- predicates
+
+
+@dataclass(frozen=True)
+class Feature(Node):
+    """`k.name` or `q.name`."""
+
+    side: str
+    name: str
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class Compare(Node):
+    op: str
+    left: Node
+    right: Node
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class Member(Node):
+    """`x in {a, b, ...}`."""
+
+    value: Node
+    options: tuple[Node, ...]
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class Not(Node):
+    operand: Node
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class And(Node):
+    left: Node
+    right: Node
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class Or(Node):
+    left: Node
+    right: Node
+    pos: Position | None = _pos
+
+
+# ---------------------------------------------------------------- selectors
+
+
+@dataclass(frozen=True)
+class Self(Node):
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class First(Node):
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class Causal(Node):
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class Prev(Node):
+    n: Node
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class Window(Node):
+    a: Node
+    b: Node
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class Keys(Node):
+    pred: Node
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class Same(Node):
+    feature: str
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class Last(Node):
+    pred: Node
+    n: Node | None = None
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class Shift(Node):
+    sel: Node
+    n: Node
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class Start(Node):
+    unit: str
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class SetOp(Node):
+    """`a | b`, `a & b` or `a - b` on selectors."""
+
+    op: str
+    left: Node
+    right: Node
+    pos: Position | None = _pos
+
+
+# ---------------------------------------------------------------- patterns
+
+
+@dataclass(frozen=True)
+class Decay(Node):
+    sel: Node
+    rate: Node
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class Mix(Node):
+    """`mix(w1: A, w2: B, ...)`; `items` holds (weight, pattern) pairs."""
+
+    items: tuple[tuple[Node, Node], ...]
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class Fallback(Node):
+    """`first ?? second`."""
+
+    first: Node
+    second: Node
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class Choose(Node):
+    """`if cond then then_ else else_`."""
+
+    cond: Node
+    then: Node
+    else_: Node
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class Term(Node):
+    """One term of a soft score: `coef * [indicator]`, or `coef * dist` when indicator is None."""
+
+    coef: Node
+    indicator: Node | None
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class Softmax(Node):
+    terms: tuple[Term, ...]
+    pos: Position | None = _pos
+
+
+@dataclass(frozen=True)
+class Ref(Node):
+    """A reference to a named program of the same file."""
+
+    name: str
+    pos: Position | None = _pos
+
+
+Expr = Union[
+    Num, Hole, Str, Feature, Compare, Member, Not, And, Or, Self, First, Causal, Prev, Window,
+    Keys, Same, Last, Shift, Start, SetOp, Decay, Mix, Fallback, Choose, Softmax, Ref,
+]
+
+
+# ---------------------------------------------------------------- files
+
+
+@dataclass(frozen=True)
+class Definition:
+    """`name = expr`, with the comments written above it and at the end of its line."""
+
+    name: str
+    expr: Node
+    pos: Position | None = _pos
+    comments: tuple[str, ...] = field(default=(), compare=False)
+    trailing: str | None = field(default=None, compare=False)
+    blank_before: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """`head L.H = expr`: layer L, head H uses this program."""
+
+    layer: int
+    head: int
+    expr: Node
+    pos: Position | None = _pos
+    comments: tuple[str, ...] = field(default=(), compare=False)
+    trailing: str | None = field(default=None, compare=False)
+    blank_before: bool = field(default=False, compare=False)
+
+
+Item = Union[Definition, Assignment]
+
+
+@dataclass(frozen=True)
+class ProgramFile:
+    """A parsed file: its items in source order and the comments after the last item."""
+
+    items: tuple[Item, ...]
+    closing_comments: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def definitions(self) -> dict[str, Definition]:
+        return {d.name: d for d in self.items if isinstance(d, Definition)}
+
+    @property
+    def assignments(self) -> list[Assignment]:
+        return [a for a in self.items if isinstance(a, Assignment)]

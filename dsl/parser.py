@@ -1,0 +1,291 @@
+"""Text to syntax tree: the Lark grammar in `grammars/headcode.lark`, then a tree transformer.
+
+`parse_expr` reads one expression (the command line, an LLM reply); `parse_file` reads a file of
+named programs and head assignments, keeping its comments for the formatter.
+"""
+
+from __future__ import annotations
+
+import ast as _pyast
+import difflib
+import re
+import warnings
+from dataclasses import replace
+from functools import lru_cache
+from importlib.resources import files
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
+
+from . import nodes as n
+from .errors import ParseError, Position
+
+CALLS = ("prev", "window", "keys", "same", "last", "shift", "start", "decay", "mix", "softmax")
+
+
+def grammar_text() -> str:
+    """The language's Lark grammar, as shipped in the package."""
+    return (files("headcode.grammars") / "headcode.lark").read_text(encoding="utf-8")
+
+
+def _parser(start: str, **options) -> Lark:
+    return Lark(grammar_text(), start=start, parser="lalr", propagate_positions=True, **options)
+
+
+_EXPR_PARSER = lru_cache(maxsize=1)(lambda: _parser("single"))
+
+
+def _position(meta_or_token) -> Position | None:
+    line = getattr(meta_or_token, "line", None)
+    col = getattr(meta_or_token, "column", None)
+    return Position(line, col) if line is not None and col is not None else None
+
+
+def _string_value(token: Token) -> str:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            value = _pyast.literal_eval(str(token))
+        except (SyntaxError, ValueError, SyntaxWarning) as e:
+            raise ParseError("malformed string literal", _position(token)) from e
+    return value
+
+
+@v_args(meta=True)
+class _ToTree(Transformer):
+    """Lark parse tree to `nodes`; every node carries the position where it starts."""
+
+    def __default__(self, data, children, meta):  # pragma: no cover - grammar and class agree
+        raise ParseError(f"internal: no rule for {data}", _position(meta))
+
+    # literals
+    def number(self, meta, c):
+        text = str(c[0])
+        value = float(text) if any(ch in text for ch in ".eE") else int(text)
+        return n.Num(value, _position(c[0]))
+
+    def hole(self, meta, c):
+        return n.Hole(_position(meta))
+
+    def string(self, meta, c):
+        return n.Str(_string_value(c[0]), _position(c[0]))
+
+    def negate(self, meta, c):
+        operand = c[0]
+        if isinstance(operand, n.Num):
+            return n.Num(-operand.value, _position(meta))
+        if isinstance(operand, n.Hole):
+            raise ParseError("a hole takes no sign: its value, sign included, is fitted",
+                             _position(meta), hint="write ? alone")
+        raise ParseError("only numbers can be negated", _position(meta),
+                         hint="for selectors write `A - B`, for predicates `not P`")
+
+    def literal(self, meta, c):
+        token = c[0]
+        if token.type == "STRING":
+            return n.Str(_string_value(token), _position(token))
+        return self.number(meta, [token])
+
+    def negative(self, meta, c):
+        num = self.number(meta, c)
+        return n.Num(-num.value, _position(meta))
+
+    # predicates
+    def feature(self, meta, c):
+        side, name = str(c[0]).split(".")
+        return n.Feature(side, name, _position(meta))
+
+    def compare(self, meta, c):
+        return n.Compare(str(c[1]), c[0], c[2], _position(meta))
+
+    def member(self, meta, c):
+        return n.Member(c[0], tuple(c[1:]), _position(meta))
+
+    def not_(self, meta, c):
+        return n.Not(c[0], _position(meta))
+
+    def and_(self, meta, c):
+        return n.And(c[0], c[1], _position(meta))
+
+    def or_(self, meta, c):
+        return n.Or(c[0], c[1], _position(meta))
+
+    # selectors
+    def self_(self, meta, c):
+        return n.Self(_position(meta))
+
+    def first(self, meta, c):
+        return n.First(_position(meta))
+
+    def causal(self, meta, c):
+        return n.Causal(_position(meta))
+
+    def prev(self, meta, c):
+        return n.Prev(c[0], _position(meta))
+
+    def window(self, meta, c):
+        return n.Window(c[0], c[1], _position(meta))
+
+    def keys(self, meta, c):
+        return n.Keys(c[0], _position(meta))
+
+    def same(self, meta, c):
+        return n.Same(str(c[0]), _position(meta))
+
+    def last(self, meta, c):
+        return n.Last(c[0], c[1] if len(c) > 1 else None, _position(meta))
+
+    def shift(self, meta, c):
+        return n.Shift(c[0], c[1], _position(meta))
+
+    def start(self, meta, c):
+        return n.Start(str(c[0]), _position(meta))
+
+    def union(self, meta, c):
+        return n.SetOp("|", c[0], c[1], _position(meta))
+
+    def intersect(self, meta, c):
+        return n.SetOp("&", c[0], c[1], _position(meta))
+
+    def minus(self, meta, c):
+        return n.SetOp("-", c[0], c[1], _position(meta))
+
+    # patterns
+    def decay(self, meta, c):
+        return n.Decay(c[0], c[1], _position(meta))
+
+    def weighted(self, meta, c):
+        return (c[0], c[1])
+
+    def mix(self, meta, c):
+        return n.Mix(tuple(c), _position(meta))
+
+    def fallback(self, meta, c):
+        return n.Fallback(c[0], c[1], _position(meta))
+
+    def choose(self, meta, c):
+        return n.Choose(c[0], c[1], c[2], _position(meta))
+
+    def indicator(self, meta, c):
+        return n.Term(c[0], c[1], _position(meta))
+
+    def bare_indicator(self, meta, c):
+        return n.Term(n.Num(1), c[0], _position(meta))
+
+    def distance(self, meta, c):
+        return n.Term(c[0], None, _position(meta))
+
+    def bare_distance(self, meta, c):
+        return n.Term(n.Num(1), None, _position(meta))
+
+    def positive_term(self, meta, c):
+        return c[0]
+
+    def negative_term(self, meta, c):
+        term = c[0]
+        if isinstance(term.coef, n.Hole):
+            raise ParseError("a hole takes no sign: its value, sign included, is fitted",
+                             _position(meta), hint="write `+ ? * [...]`")
+        return n.Term(n.Num(-term.coef.value), term.indicator, term.pos)
+
+    def softmax(self, meta, c):
+        return n.Softmax(tuple(c), _position(meta))
+
+    def ref(self, meta, c):
+        return n.Ref(str(c[0]), _position(c[0]))
+
+    # files and entry points
+    def single(self, meta, c):
+        return c[0]
+
+    def definition(self, meta, c):
+        return n.Definition(str(c[0]), c[1], _position(meta))
+
+    def assignment(self, meta, c):
+        layer, head = str(c[0]).split(".")
+        return n.Assignment(int(layer), int(head), c[1], _position(meta))
+
+    def file(self, meta, c):
+        return list(c)
+
+
+def _describe(error: UnexpectedInput, text: str) -> ParseError:
+    """A Lark error as a one-line message with a position and, where it helps, a hint."""
+    pos = Position(error.line, error.column) if error.line and error.line > 0 else None
+    token = getattr(error, "token", None)
+    if isinstance(error, UnexpectedEOF) or (token is not None and token.type == "$END"):
+        return ParseError("unexpected end of program", pos,
+                          hint="an expression or a closing bracket is missing")
+    if isinstance(error, UnexpectedCharacters):
+        char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else "?"
+        return ParseError(f"unexpected character {char!r}", pos)
+    called = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", text[: token.start_pos or 0])
+    if str(token) == "(" and called and called.group(1) not in CALLS:
+        name = called.group(1)
+        close = difflib.get_close_matches(name, CALLS, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"functions: {', '.join(CALLS)}"
+        column = pos.col - len(text[: token.start_pos]) + called.start(1) if pos else None
+        return ParseError(f"unknown function {name!r}",
+                          Position(pos.line, column) if pos else None, hint=hint)
+    hint = None
+    if token.type in ("HEAD_ID", "NUMBER") and "." in str(token):
+        hint = "head assignments read `head LAYER.HEAD = program`"
+    return ParseError(f"unexpected {str(token)!r}", pos, hint=hint)
+
+
+def _parse(text: str, parser: Lark):
+    try:
+        return _ToTree().transform(parser.parse(text))
+    except UnexpectedInput as e:
+        raise _describe(e, text) from None
+    except LarkError as e:  # a ParseError raised inside the transformer arrives wrapped
+        inner = getattr(e, "orig_exc", None)
+        if isinstance(inner, ParseError):
+            raise inner from None
+        raise ParseError(str(e).splitlines()[0]) from None
+    except RecursionError:
+        raise ParseError("program nested too deeply") from None
+
+
+def parse_expr(text: str) -> n.Node:
+    """One expression, e.g. `last(k.period) ?? first`."""
+    if not text.strip():
+        raise ParseError("empty program", Position(1, 1))
+    return _parse(text, _EXPR_PARSER())
+
+
+def parse_file(text: str) -> n.ProgramFile:
+    """A file of `name = expr` definitions and `head L.H = expr` assignments with `#` comments."""
+    comments: list[Token] = []
+    parser = _parser("file", lexer_callbacks={"COMMENT": comments.append})
+    items = _parse(text, parser)
+    return _attach_comments(items, comments, text)
+
+
+def _attach_comments(items: list, comments: list[Token], text: str) -> n.ProgramFile:
+    """Give each item the comments above it and the one at the end of its last line."""
+    lines = text.splitlines()
+    pending = sorted(comments, key=lambda t: (t.line, t.column))
+    out = []
+    for index, item in enumerate(items):
+        start = item.pos.line
+        end = items[index + 1].pos.line - 1 if index + 1 < len(items) else len(lines)
+        above = [c for c in pending if c.line < start]
+        mine = [c for c in pending if start <= c.line <= end]
+        # a comment alone on its line after the item belongs above the next item
+        own_line = [c for c in mine if not lines[c.line - 1][: c.column - 1].strip()]
+        inline = [c for c in mine if c not in own_line]
+        pending = own_line + [c for c in pending if c.line > end]
+        previous = out[-1].pos.line if out else start
+        blank = any(not lines[i - 1].strip() for i in range(previous + 1, start))
+        out.append(replace(
+            item,
+            comments=tuple(_comment_text(c) for c in above),
+            trailing=" ".join(_comment_text(c) for c in inline) or None,
+            blank_before=blank,
+        ))
+    return n.ProgramFile(tuple(out), tuple(_comment_text(c) for c in pending))
+
+
+def _comment_text(token: Token) -> str:
+    return str(token)[1:].strip()

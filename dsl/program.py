@@ -1,0 +1,131 @@
+"""Checked programs ready to run, loaded from an expression, a file, or `FILE:NAME`.
+
+Back ends take a `Program`'s `closed` expression: every reference to another named program of
+its file is inlined, so they never need the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import nodes as n
+from .checker import RUNNABLE, CheckedFile, Type, check_expr, check_file
+from .errors import HeadcodeError, ProgramError, ProgramErrors
+from .parser import parse_expr, parse_file
+from .printer import show
+
+
+@dataclass(frozen=True)
+class Program:
+    """A type-checked selector or pattern, named or not, with the definitions it may refer to."""
+
+    expr: n.Node
+    name: str | None = None
+    definitions: dict[str, n.Node] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def text(self) -> str:
+        return show(self.expr)
+
+    @property
+    def label(self) -> str:
+        """The program's name, or its text when it has none."""
+        return self.name or self.text
+
+    @property
+    def closed(self) -> n.Node:
+        """The expression with every reference inlined."""
+        return inline(self.expr, self.definitions)
+
+
+def inline(expr: n.Node, definitions: dict[str, n.Node]) -> n.Node:
+    """Replace references by the programs they name (the checker has ruled out cycles)."""
+    if isinstance(expr, n.Ref):
+        return inline(definitions[expr.name], definitions)
+    return expr.map(lambda child: inline(child, definitions))
+
+
+def program_from_text(text: str) -> Program:
+    """Parse and check one expression that must be a selector or pattern."""
+    expr = parse_expr(text)
+    check_expr(expr)
+    return Program(expr)
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    """A checked file of programs: runnable named programs and head assignments."""
+
+    path: str
+    checked: CheckedFile
+
+    @property
+    def definitions(self) -> dict[str, n.Node]:
+        return {name: d.expr for name, d in self.checked.file.definitions.items()}
+
+    @property
+    def programs(self) -> dict[str, Program]:
+        """Every named selector or pattern of the file."""
+        defs = self.definitions
+        return {
+            name: Program(expr, name, defs)
+            for name, expr in defs.items()
+            if self.checked.types[name] in RUNNABLE
+        }
+
+    @property
+    def heads(self) -> dict[tuple[int, int], Program]:
+        """(layer, head) to the program assigned to it."""
+        defs = self.definitions
+        return {
+            (a.layer, a.head): Program(
+                a.expr, a.expr.name if isinstance(a.expr, n.Ref) else None, defs
+            )
+            for a in self.checked.file.assignments
+        }
+
+    def type_of(self, name: str) -> Type:
+        return self.checked.types[name]
+
+
+def read_source(path: str | Path) -> str:
+    """A program file's text, with a clear error when it cannot be read."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HeadcodeError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise HeadcodeError(f"{path}: is a directory, not a program file") from None
+    except UnicodeDecodeError:
+        raise HeadcodeError(f"{path}: not a UTF-8 text file") from None
+
+
+def load_file(path: str | Path) -> LoadedFile:
+    """Parse and check a file; errors carry the file name in `describe(filename)`."""
+    checked = check_file(parse_file(read_source(path)))
+    return LoadedFile(str(path), checked)
+
+
+def load_program(spec: str) -> Program:
+    """`FILE:NAME` names a program of a file; anything else is an expression."""
+    path, sep, name = spec.rpartition(":")
+    if sep and path and Path(path).is_file() and name.isidentifier():
+        loaded = load_file(path)
+        programs = loaded.programs
+        if name not in programs:
+            hint = ", ".join(programs) or "the file defines no runnable program"
+            if name in loaded.definitions:
+                raise HeadcodeError(f"{path}: {name!r} is a predicate, not a runnable program")
+            raise HeadcodeError(f"{path}: no program named {name!r} (programs: {hint})")
+        return programs[name]
+    return program_from_text(spec)
+
+
+def error_lines(error: HeadcodeError, filename: str | None = None) -> list[str]:
+    """Each error of `error` as `FILE:LINE:COL: message`."""
+    if isinstance(error, ProgramErrors):
+        return [e.describe(filename) for e in error.errors]
+    if isinstance(error, ProgramError):
+        return [error.describe(filename)]
+    return [str(error)]

@@ -1,0 +1,178 @@
+"""headcode's attention implementation: eager attention that can replace and observe heads.
+
+Registered in transformers under the name `headcode`, both as an attention function
+(`AttentionInterface`) and with the eager *mask* function (`AttentionMaskInterface`): without
+the mask registration the model would silently run without its causal mask.
+
+Outside a `Pass` (see `running`) the function is exactly the model family's own eager attention.
+Inside one, for the layer being computed, it
+- calls `on_weights(layer, weights)` with the softmax probabilities (batch, heads, n, n),
+- replaces head h's output by `W @ V_h`, where `W = source.matrices(batch, device, dtype)`
+  (batch, n, n), or by `source.output(batch, device, dtype)` for output overrides,
+- calls `on_output(layer, output)` with the per-head outputs (batch, n, heads, head_dim).
+Queries, keys, values and the output projection are untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+import torch
+
+NAME = "headcode"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What a source sees for one forward pass: the rows' tokens, right-padded to length `n`.
+
+    `tokens[b]` is row b's unpadded `Tokens` (empty when the caller gave none); `lengths[b]` its
+    length. While one head is computed, `layer`, `head`, and that head's `query` (batch, n, d),
+    `key` (batch, n, d), additive `mask` (batch, n, n) and `scaling` are filled in as well.
+    """
+
+    tokens: list
+    lengths: torch.Tensor
+    n: int
+    layer: int | None = None
+    head: int | None = None
+    query: torch.Tensor | None = None
+    key: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+    scaling: float | None = None
+
+    @property
+    def valid(self) -> torch.Tensor:
+        """(batch, n) bool: true at real (non-padding) positions."""
+        positions = torch.arange(self.n, device=self.lengths.device)
+        return positions[None, :] < self.lengths[:, None]
+
+    def for_head(self, layer: int, head: int, **tensors) -> Batch:
+        """This batch, seen by the source of one head."""
+        return dataclasses.replace(self, layer=layer, head=head, **tensors)
+
+
+@dataclass
+class Pass:
+    """The state of the forward passes run inside `running(pass_)`.
+
+    `replace` maps layer -> {head: source}; `batch` is set by the caller before each forward
+    (a bare `Batch` is made from the shapes if it is left unset).
+    """
+
+    config: object
+    replace: Mapping[int, Mapping[int, object]] = field(default_factory=dict)
+    batch: Batch | None = None
+    on_weights: Callable[[int, torch.Tensor], None] | None = None
+    on_output: Callable[[int, torch.Tensor], None] | None = None
+
+
+_ACTIVE: ContextVar[Pass | None] = ContextVar("headcode_pass", default=None)
+
+
+@contextmanager
+def running(state: Pass) -> Iterator[Pass]:
+    """Make `state` drive every headcode attention call of its model inside the block."""
+    token = _ACTIVE.set(state)
+    try:
+        yield state
+    finally:
+        _ACTIVE.reset(token)
+
+
+def _generic_eager(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+    """Plain eager attention, for families that do not expose `eager_attention_forward`."""
+    groups = query.shape[1] // key.shape[1]
+    key = key.repeat_interleave(groups, dim=1)
+    value = value.repeat_interleave(groups, dim=1)
+    scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
+    weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        weights = weights + attention_mask
+    weights = torch.softmax(weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    output = torch.matmul(weights, value).transpose(1, 2).contiguous()
+    return output, weights
+
+
+def family_eager(module) -> Callable:
+    """The model family's own eager attention function (same module as the attention class)."""
+    family = sys.modules.get(type(module).__module__)
+    return getattr(family, "eager_attention_forward", None) or _generic_eager
+
+
+def _causal(n: int, device) -> torch.Tensor:
+    return torch.ones(n, n, dtype=torch.bool, device=device).tril()
+
+
+def attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+    """The registered `headcode` attention function (signature of transformers' interface)."""
+    eager = family_eager(module)
+    state = _ACTIVE.get()
+    if state is None or getattr(module, "config", None) is not state.config:
+        return eager(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
+    layer = int(module.layer_idx)
+    output, weights = eager(
+        module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs
+    )
+    if state.on_weights is not None:
+        state.on_weights(layer, weights)
+    heads = state.replace.get(layer)
+    if heads:
+        output = _substitute(state, layer, heads, output, query, key, value, attention_mask, scaling)
+    if state.on_output is not None:
+        state.on_output(layer, output)
+    return output, weights
+
+
+def _substitute(state, layer, heads, output, query, key, value, attention_mask, scaling):
+    """`output` (batch, n, heads, d) with the replaced heads' outputs overwritten."""
+    batch_size, _, n, _ = query.shape
+    groups = query.shape[1] // value.shape[1]
+    batch = state.batch
+    if batch is None or batch.n != n:
+        lengths = torch.full((batch_size,), n, dtype=torch.long, device=query.device)
+        batch = Batch(tokens=[], lengths=lengths, n=n)
+    mask = None if attention_mask is None else attention_mask[:, 0, :, -n:]
+    causal = _causal(n, query.device)
+    output = output.contiguous()
+    for head, source in heads.items():
+        kv = head // groups
+        seen = batch.for_head(
+            layer,
+            head,
+            query=query[:, head],
+            key=key[:, kv],
+            mask=mask,
+            scaling=scaling,
+        )
+        if hasattr(source, "output"):
+            output[:, :, head, :] = source.output(seen, query.device, value.dtype)
+            continue
+        matrix = source.matrices(seen, query.device, value.dtype).to(value.dtype)
+        matrix = matrix.masked_fill(~causal, 0.0)
+        output[:, :, head, :] = torch.matmul(matrix, value[:, kv])
+    return output
+
+
+def register() -> None:
+    """Register `headcode` with transformers' attention and attention-mask interfaces (idempotent)."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, eager_mask
+
+    AttentionInterface.register(NAME, attention)
+    AttentionMaskInterface.register(NAME, eager_mask)
+
+
+def install(model) -> None:
+    """Switch a loaded model to the `headcode` attention implementation."""
+    register()
+    if getattr(model.config, "_attn_implementation", None) != NAME:
+        if hasattr(model, "set_attn_implementation"):
+            model.set_attn_implementation(NAME)
+        else:
+            model.config._attn_implementation = NAME
