@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast as _pyast
 import difflib
 import re
+import threading
 import warnings
 from dataclasses import replace
 from functools import lru_cache
@@ -18,7 +19,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from . import nodes as n
-from .errors import ParseError, Position
+from .errors import ParseError, Position, ProgramErrors
 
 CALLS = ("prev", "window", "keys", "same", "last", "shift", "start", "decay", "mix", "softmax")
 
@@ -33,6 +34,16 @@ def _parser(start: str, **options) -> Lark:
 
 
 _EXPR_PARSER = lru_cache(maxsize=1)(lambda: _parser("single"))
+_comments = threading.local()  # where the file parser's lexer puts the comments it skips
+
+
+def _keep_comment(token: Token) -> None:
+    _comments.found.append(token)
+
+
+_FILE_PARSER = lru_cache(maxsize=1)(
+    lambda: _parser("file", lexer_callbacks={"COMMENT": _keep_comment})
+)
 
 
 def _position(meta_or_token) -> Position | None:
@@ -257,9 +268,34 @@ def parse_expr(text: str) -> n.Node:
 def parse_file(text: str) -> n.ProgramFile:
     """A file of `name = expr` definitions and `head L.H = expr` assignments with `#` comments."""
     comments: list[Token] = []
-    parser = _parser("file", lexer_callbacks={"COMMENT": comments.append})
-    items = _parse(text, parser)
+    _comments.found = comments
+    try:
+        items = _parse(text, _FILE_PARSER())
+    except ParseError as first:
+        errors = _errors_by_item(text) or [first]
+        raise (errors[0] if len(errors) == 1 else ProgramErrors(errors)) from None
     return _attach_comments(items, comments, text)
+
+
+_ITEM_START = re.compile(r"^(head\s|[A-Za-z_][A-Za-z0-9_]*\s*=)")
+
+
+def _errors_by_item(text: str) -> list[ParseError]:
+    """After a failed parse, parse item by item (a line starting `name =` or `head` begins
+    one) so that every broken item is reported, not only the first."""
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if _ITEM_START.match(line)]
+    if not starts or starts[0] != 0:
+        starts = [0, *starts]
+    errors = []
+    parser = _FILE_PARSER()
+    for begin, end in zip(starts, [*starts[1:], len(lines)]):
+        chunk = "\n" * begin + "".join(lines[begin:end])  # keeps line numbers right
+        try:
+            _parse(chunk, parser)
+        except ParseError as e:
+            errors.append(e)
+    return errors
 
 
 def _attach_comments(items: list, comments: list[Token], text: str) -> n.ProgramFile:

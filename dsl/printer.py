@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from . import nodes as n
 
@@ -30,9 +31,13 @@ def level(node: n.Node) -> int:
         return COMPARE
     if isinstance(node, n.SetOp):
         return _SETOP_LEVEL[node.op]
-    if isinstance(node, n.Num) and node.value < 0:
+    if isinstance(node, n.Num) and _negative(node.value):
         return UNARY
     return ATOM
+
+
+def _negative(value: int | float) -> bool:
+    return math.copysign(1, value) < 0  # -0.0 too: it prints with a sign
 
 
 def number(value: int | float) -> str:
@@ -117,7 +122,7 @@ def _term(term: n.Term, coef: str) -> str:
 def _terms(terms: tuple[n.Term, ...]) -> str:
     parts = []
     for index, term in enumerate(terms):
-        negative = isinstance(term.coef, n.Num) and term.coef.value < 0
+        negative = isinstance(term.coef, n.Num) and _negative(term.coef.value)
         coef = number(-term.coef.value) if negative else show(term.coef)
         sign = ("-" if negative else "") if index == 0 else (" - " if negative else " + ")
         parts.append(sign + _term(term, coef))

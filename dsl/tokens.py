@@ -37,15 +37,16 @@ def load_tokenizer(name: str):
     """
     from transformers import AutoTokenizer, GPT2TokenizerFast
 
-    path = Path(name)
+    path = Path(name).expanduser()
     local = path.is_dir()
+    if not local and (name.startswith(("/", ".", "~")) or name.count("/") > 1):
+        raise TokenizerError(f"tokenizer {name!r}: no such directory")
     try:
-        return AutoTokenizer.from_pretrained(name, local_files_only=local)
+        return AutoTokenizer.from_pretrained(str(path) if local else name,
+                                             local_files_only=local)
     except Exception as first_error:  # noqa: BLE001 - transformers raises many kinds here
         if local and (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
             return GPT2TokenizerFast(str(path / "vocab.json"), str(path / "merges.txt"))
-        if not local and path.exists():
-            raise TokenizerError(f"tokenizer {name!r}: not a directory") from None
         reason = str(first_error).strip().splitlines()[0] if str(first_error).strip() else ""
         raise TokenizerError(
             f"cannot load tokenizer {name!r}: give a local directory or a Hugging Face hub id"

@@ -1,0 +1,210 @@
+"""The Python back end: a checked file becomes a standalone, readable NumPy-only module.
+
+The module carries the language's runtime (a verbatim copy of `ops.py`) and one function per
+program, `f(texts, ids=None, special=None) -> numpy.ndarray`, whose docstring is the program's
+text. It defines the fixed interface `PROGRAMS` (name to function) and `HEADS` ((layer, head)
+to program name).
+"""
+
+from __future__ import annotations
+
+import ast as _pyast
+import builtins
+import keyword
+from importlib.resources import files
+
+from . import nodes as n
+from .checker import RUNNABLE, Checker, Type
+from .printer import show
+from .program import LoadedFile
+
+
+def runtime_source() -> str:
+    """The source of `ops.py`, the runtime every emitted module carries."""
+    return (files("headcode.dsl") / "ops.py").read_text(encoding="utf-8")
+
+
+def _runtime_names(source: str) -> set[str]:
+    tree = _pyast.parse(source)
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (_pyast.FunctionDef, _pyast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, _pyast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, _pyast.Name))
+        elif isinstance(node, (_pyast.Import, _pyast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
+
+
+class _Emitter:
+    """Generates the body of each program function from its syntax tree."""
+
+    def __init__(self, types: dict[str, Type], taken: set[str]):
+        self.types = types
+        self.taken = set(taken)
+        self.public: dict[str, str] = {}
+        self.values: dict[str, str] = {}
+
+    def name(self, wanted: str) -> str:
+        """A fresh Python name, clear of keywords, builtins, the runtime and earlier names."""
+        name, k = wanted, 2
+        while name in self.taken:
+            name, k = f"{wanted}_{k}", k + 1
+        self.taken.add(name)
+        return name
+
+    def function_name(self, name: str) -> str:
+        if name not in self.public:
+            self.public[name] = self.name(name if not name.startswith("_") else "p" + name)
+        return self.public[name]
+
+    def value_name(self, name: str) -> str:
+        if name not in self.values:
+            self.values[name] = self.name(f"_{name}")
+        return self.values[name]
+
+    def pattern(self, node: n.Node) -> str:
+        """Code for `node` in a pattern position (a selector becomes uniform over its keys)."""
+        code = self.code(node)
+        return code if Checker(self.types).infer(node) is Type.PAT else f"uniform(f, {code})"
+
+    def code(self, node: n.Node) -> str:  # noqa: C901 - one case per construct reads best
+        c = self.code
+        match node:
+            case n.Num(value=value) | n.Str(value=value):
+                return repr(value)
+            case n.Feature(side=side, name=name):
+                return f"{'key' if side == 'k' else 'query'}(f, {name!r})"
+            case n.Compare(op=op, left=left, right=right):
+                return f"compare({c(left)}, {op!r}, {c(right)})"
+            case n.Member(value=value, options=options):
+                return f"is_in({c(value)}, [{', '.join(repr(o.value) for o in options)}])"
+            case n.Not(operand=operand):
+                return f"~{c(operand)}"
+            case n.And(left=left, right=right):
+                return f"({c(left)} & {c(right)})"
+            case n.Or(left=left, right=right):
+                return f"({c(left)} | {c(right)})"
+            case n.Self():
+                return "self_(f)"
+            case n.First():
+                return "first(f)"
+            case n.Causal():
+                return "causal(f)"
+            case n.Prev(n=k):
+                return f"prev(f, {c(k)})"
+            case n.Window(a=a, b=b):
+                return f"window(f, {c(a)}, {c(b)})"
+            case n.Keys(pred=pred):
+                return f"keys(f, {c(pred)})"
+            case n.Same(feature=name):
+                return f"same(f, {name!r})"
+            case n.Last(pred=pred, n=k):
+                return f"last(f, {c(pred)})" if k is None else f"last(f, {c(pred)}, {c(k)})"
+            case n.Shift(sel=sel, n=k):
+                return f"shift(f, {c(sel)}, {c(k)})"
+            case n.Start(unit=unit):
+                return f"start(f, {unit!r})"
+            case n.SetOp(op="-", left=left, right=right):
+                return f"({c(left)} & ~{c(right)})"
+            case n.SetOp(op=op, left=left, right=right):
+                return f"({c(left)} {op} {c(right)})"
+            case n.Decay(sel=sel, rate=rate):
+                return f"decay(f, {c(sel)}, {c(rate)})"
+            case n.Mix(items=items):
+                parts = ", ".join(f"({c(w)}, {self.pattern(p)})" for w, p in items)
+                return f"mix(f, [{parts}])"
+            case n.Fallback(first=first, second=second):
+                return f"fallback(f, {self.pattern(first)}, {self.pattern(second)})"
+            case n.Choose(cond=cond, then=then, else_=else_):
+                return (f"choose(f, {c(cond)}, {self.pattern(then)}, "
+                        f"{self.pattern(else_)})")
+            case n.Softmax(terms=terms):
+                parts = ", ".join(
+                    f"({c(t.coef)}, " + ("'dist'" if t.indicator is None
+                                          else f"keys(f, {c(t.indicator)})") + ")"
+                    for t in terms
+                )
+                return f"softmax(f, [{parts}])"
+            case n.Ref(name=name):
+                return f"{self.value_name(name)}(f)"
+            case n.Hole():
+                raise ValueError("cannot emit a program with unfilled holes `?`")
+        raise TypeError(f"cannot emit {node!r}")
+
+
+def emit(loaded: LoadedFile, source_name: str = "programs") -> str:
+    """The emitted module's source text for a checked file."""
+    runtime = runtime_source()
+    reserved = (_runtime_names(runtime) | set(keyword.kwlist) | set(dir(builtins))
+                | {"PROGRAMS", "HEADS", "f", "texts", "ids", "special"})
+    em = _Emitter(dict(loaded.checked.types), reserved)
+    pf = loaded.checked.file
+    for name in pf.definitions:  # public names first, so they keep the programs' own names
+        if loaded.checked.types[name] in RUNNABLE:
+            em.function_name(name)
+    out = [
+        f'"""Head programs emitted by headcode from {source_name}.',
+        "",
+        "Standalone: needs only NumPy. Each program maps a token sequence to an attention matrix:",
+        "    f(texts, ids=None, special=None) -> numpy.ndarray  (n x n, causal, rows sum to 1)",
+        "`texts` are the tokens' texts (leading-space marker turned into a space), `ids` their ids",
+        "(needed only by programs that use `id`), `special` marks special tokens such as BOS.",
+        "PROGRAMS maps each program name to its function; HEADS maps (layer, head) to a name.",
+        '"""',
+        "",
+        "# " + "-" * 62 + " the language's runtime",
+        _strip_docstring(runtime).strip(),
+        "",
+        "",
+        "# " + "-" * 62 + " programs",
+    ]
+    programs: dict[str, str] = {}
+    for name, definition in pf.definitions.items():
+        out += ["", "", f"def {em.value_name(name)}(f):",
+                f"    return {em.code(definition.expr)}"]
+        if loaded.checked.types[name] in RUNNABLE:
+            programs[name] = em.function_name(name)
+            out += _public_function(em.function_name(name), name, show(definition.expr),
+                                    em.pattern(n.Ref(name)))
+    heads: dict[tuple[int, int], str] = {}
+    for a in pf.assignments:
+        if isinstance(a.expr, n.Ref):
+            heads[(a.layer, a.head)] = a.expr.name
+            continue
+        name = f"head_{a.layer}_{a.head}"
+        while name in pf.definitions or name in programs:
+            name += "_"
+        programs[name] = em.function_name(name)
+        heads[(a.layer, a.head)] = name
+        out += _public_function(programs[name], f"head {a.layer}.{a.head}", show(a.expr),
+                                em.pattern(a.expr))
+    out += ["", "", "PROGRAMS = {"]
+    out += [f"    {name!r}: {fn}," for name, fn in programs.items()]
+    out += ["}", "", "HEADS = {"]
+    out += [f"    ({layer}, {head}): {name!r}," for (layer, head), name in heads.items()]
+    out += ["}", ""]
+    return "\n".join(out)
+
+
+def _public_function(fn: str, label: str, text: str, body: str) -> list[str]:
+    doc = f"{label} = {text}".replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    return [
+        "", "",
+        f"def {fn}(texts, ids=None, special=None):",
+        f'    """{doc}"""',
+        "    f = features(texts, ids, special)",
+        f"    return matrix({body})",
+    ]
+
+
+def _strip_docstring(source: str) -> str:
+    """The runtime without its module docstring (the emitted module has its own)."""
+    tree = _pyast.parse(source)
+    first = tree.body[0]
+    if isinstance(first, _pyast.Expr) and isinstance(getattr(first, "value", None),
+                                                      _pyast.Constant):
+        lines = source.splitlines()
+        return "\n".join(lines[first.end_lineno:])
+    return source
