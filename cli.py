@@ -88,7 +88,8 @@ def check(
 @app.command()
 def apply(
     program: Annotated[str, typer.Argument(
-        help="An expression, e.g. 'last(k.period) ?? first', or FILE:NAME for a named program.")],
+        help="An expression, e.g. 'last(k.period) ?? first', or FILE:NAME for a named program. "
+             "A predicate P is applied as keys(P).")],
     tokenizer: Annotated[str, typer.Option(
         help="Tokenizer: a local directory or a Hugging Face hub id.")],
     text: Annotated[Optional[str], typer.Option(help="The text to apply the program to.")] = None,
@@ -96,7 +97,8 @@ def apply(
         help="Apply to each blank-line separated paragraph of FILE; prints one JSON object "
              "per line.")] = None,
     as_json: Annotated[bool, typer.Option(
-        "--json", help='Print {"tokens": [...], "matrix": [[...], ...]} at full precision.')] = False,
+        "--json",
+        help='Print {"tokens": [...], "matrix": [[...], ...]} at full precision.')] = False,
     max_tokens: Annotated[Optional[int], typer.Option(
         min=1, help="Keep at most this many tokens (BOS included).")] = None,
 ) -> None:
@@ -115,7 +117,7 @@ def apply(
     if (text is None) == (text_file is None):
         _fail("give exactly one of --text and --text-file")
     try:
-        prog = load_program(program)
+        prog = load_program(program, predicate_as_keys=True)
     except (ProgramError, ProgramErrors) as e:
         _fail(error_lines(e, "<program>"))
     texts = [text] if text is not None else _paragraphs(read_source(text_file))

@@ -225,7 +225,9 @@ def _describe(error: UnexpectedInput, text: str) -> ParseError:
     pos = Position(error.line, error.column) if error.line and error.line > 0 else None
     token = getattr(error, "token", None)
     if isinstance(error, UnexpectedEOF) or (token is not None and token.type == "$END"):
-        return ParseError("unexpected end of program", pos,
+        body = text.rstrip()
+        end = Position(body.count("\n") + 1, len(body) - body.rfind("\n"))
+        return ParseError("unexpected end of program", end,
                           hint="an expression or a closing bracket is missing")
     if isinstance(error, UnexpectedCharacters):
         char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else "?"

@@ -46,9 +46,14 @@ def inline(expr: n.Node, definitions: dict[str, n.Node]) -> n.Node:
     return expr.map(lambda child: inline(child, definitions))
 
 
-def program_from_text(text: str) -> Program:
-    """Parse and check one expression that must be a selector or pattern."""
+def program_from_text(text: str, predicate_as_keys: bool = False) -> Program:
+    """Parse and check one expression that must be a selector or pattern.
+
+    With `predicate_as_keys`, a predicate P is accepted and read as `keys(P)`.
+    """
     expr = parse_expr(text)
+    if predicate_as_keys and check_expr(expr, runnable=False) is Type.PRED:
+        expr = n.Keys(expr, expr.pos)
     check_expr(expr)
     return Program(expr)
 
@@ -107,7 +112,7 @@ def load_file(path: str | Path) -> LoadedFile:
     return LoadedFile(str(path), checked)
 
 
-def load_program(spec: str) -> Program:
+def load_program(spec: str, predicate_as_keys: bool = False) -> Program:
     """`FILE:NAME` names a program of a file; anything else is an expression."""
     path, sep, name = spec.rpartition(":")
     if sep and path and Path(path).is_file() and name.isidentifier():
@@ -119,7 +124,7 @@ def load_program(spec: str) -> Program:
                 raise HeadcodeError(f"{path}: {name!r} is a predicate, not a runnable program")
             raise HeadcodeError(f"{path}: no program named {name!r} (programs: {hint})")
         return programs[name]
-    return program_from_text(spec)
+    return program_from_text(spec, predicate_as_keys)
 
 
 def error_lines(error: HeadcodeError, filename: str | None = None) -> list[str]:

@@ -3,7 +3,7 @@ token sequences whose texts exercise every token feature."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from hypothesis import strategies as st
 
@@ -39,7 +39,7 @@ def _side(query_only: bool):
     return st.just("q") if query_only else st.sampled_from(["k", "q"])
 
 
-@lru_cache(maxsize=None)
+@cache
 def predicates(query_only: bool = False, depth: int = 2):
     """Well-typed predicates; with `query_only`, only `q.` features (for if-conditions)."""
     side = _side(query_only)
@@ -66,7 +66,7 @@ def predicates(query_only: bool = False, depth: int = 2):
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def selectors(depth: int = 2, holes: bool = False):
     base = st.one_of(
         st.builds(n.Self), st.builds(n.First), st.builds(n.Causal),
@@ -97,7 +97,7 @@ def _mix_items(sub, holes: bool):
     ).map(tuple)
 
 
-@lru_cache(maxsize=None)
+@cache
 def terms(holes: bool):
     coef = st.one_of(_num(st.floats(-4, 4, allow_nan=False)), _num(st.sampled_from([1, -1, 2])),
                      *( [st.just(n.Hole())] if holes else []))
@@ -105,7 +105,7 @@ def terms(holes: bool):
     return st.builds(n.Term, coef, indicator)
 
 
-@lru_cache(maxsize=None)
+@cache
 def patterns(depth: int = 2, holes: bool = False):
     """Well-typed programs (selectors or patterns) of bounded depth."""
     base = st.one_of(

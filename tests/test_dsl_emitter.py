@@ -1,0 +1,50 @@
+"""The emitted module: standalone, the fixed interface, readable functions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+
+from headcode.dsl.emitter import emit
+from headcode.dsl.interpreter import run
+from headcode.dsl.program import load_file
+
+SOURCE = """\
+# Sentence structure
+ends = last(k.period) ?? first  # the most recent sentence end
+punct = k.punct
+len = prev(1)
+induction = shift(same(text) - self, 1)
+head 0.1 = ends
+head 1.3 = mix(0.7: induction, 0.3: first)
+head 2.0 = keys(punct) ?? first
+"""
+
+
+def test_emitted_module_interface(tmp_path):
+    (tmp_path / "heads.hc").write_text(SOURCE)
+    loaded = load_file(tmp_path / "heads.hc")
+    source = emit(loaded, "heads.hc")
+    assert "import torch" not in source and "headcode" not in source.split('"""', 2)[2]
+    assert '"""ends = last(k.period) ?? first"""' in source
+    out = tmp_path / "heads.py"
+    out.write_text(source)
+    texts = ["<s>", " Lily", " ran", ".", " She", " ran", ","]
+    special = [True] + [False] * 6
+    script = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import heads; "
+        "print(json.dumps({'programs': sorted(heads.PROGRAMS), "
+        "'heads': sorted(map(list, heads.HEADS)), "
+        f"'m': heads.PROGRAMS[heads.HEADS[(1, 3)]]({texts!r}, None, {special!r}).tolist(), "
+        f"'len': heads.PROGRAMS['len']({texts!r}).tolist()}}))"
+    )
+    # a fresh interpreter, so nothing of headcode is imported: the module stands alone
+    result = subprocess.run([sys.executable, "-I", "-c", script, str(tmp_path)],
+                            capture_output=True, text=True, check=True)
+    got = __import__("json").loads(result.stdout)
+    assert got["programs"] == ["ends", "head_1_3", "head_2_0", "induction", "len"]
+    assert got["heads"] == [[0, 1], [1, 3], [2, 0]]
+    np.testing.assert_allclose(got["m"], run(loaded.heads[(1, 3)], texts, None, special))
+    np.testing.assert_allclose(got["len"], run(loaded.programs["len"], texts))
