@@ -214,6 +214,137 @@ def grammar() -> None:
     typer.echo(grammar_text(), nl=False)
 
 
+# ---------------------------------------------------------------- models
+
+_MODEL_HELP = "A causal LM: a local directory (never touches the network) or a Hugging Face hub id."
+_TEXT_HELP = (
+    "The corpus: a text file (blank-line separated paragraphs, one sequence each), a .jsonl "
+    "file (see --jsonl-field), or a Hugging Face dataset name (needs the `datasets` package)."
+)
+
+
+@app.command()
+def extract(
+    model: Annotated[str, typer.Option(help=_MODEL_HELP)],
+    text: Annotated[str, typer.Option(help=_TEXT_HELP)],
+    out: Annotated[Path, typer.Option(help="The dump directory to write (see docs/formats.md).")],
+    sequences: Annotated[int, typer.Option(min=1, help="How many paragraphs to use.")] = 200,
+    max_tokens: Annotated[int, typer.Option(
+        min=1, help="Truncate each sequence to this many tokens (BOS included).")] = 128,
+    jsonl_field: Annotated[str, typer.Option(
+        "--jsonl-field", "--text-field", help="The text field of .jsonl lines or dataset rows.")
+    ] = "text",
+    shuffle: Annotated[bool, typer.Option(
+        help="A random sample of paragraphs (see --seed) instead of the first ones.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of --shuffle.")] = 0,
+    tokenizer: Annotated[Optional[str], typer.Option(
+        help="Tokenizer directory or hub id (default: the model's).")] = None,
+    dtype: Annotated[str, typer.Option(
+        help="Model weights: float32, float16, bfloat16 or auto.")] = "float32",
+    dump_dtype: Annotated[str, typer.Option(
+        help="Stored attention: float16 (half the size) or float32.")] = "float16",
+    device: Annotated[str, typer.Option(help="auto (cuda when available), cpu, cuda, cuda:N.")
+    ] = "auto",
+    batch_size: Annotated[int, typer.Option(min=1, help="Sequences per forward pass.")] = 16,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing dump at --out.")] = False,
+) -> None:
+    """Run a model on paragraphs and dump every head's attention matrices to a directory.
+
+    The dump (docs/formats.md) holds the tokens, their features and each head's causal
+    attention, and is what --dump options of other commands read.
+
+    Examples:
+
+    \b
+      headcode extract --model ../shared/models/stories260K \\
+          --text ../shared/data/tinystories/valid-a.txt --sequences 200 --max-tokens 128 \\
+          --out runs/stories.dump
+
+    \b
+      headcode extract --model gpt2 --text corpus.jsonl --jsonl-field body \\
+          --shuffle --seed 1 --sequences 500 --out runs/gpt2.dump --device cuda
+    """
+    import time
+
+    from headcode.dsl.tokens import load_tokenizer
+    from headcode.models.corpus import load_corpus
+    from headcode.models.extract import extract as run_extract
+    from headcode.models.loading import load_model
+
+    if dump_dtype not in ("float16", "float32"):
+        _fail(f"--dump-dtype must be float16 or float32 (got {dump_dtype!r})")
+    if out.exists() and not overwrite:
+        _fail(f"{out} already exists (choose another --out, or --overwrite)")
+    texts = load_corpus(text, n=sequences, shuffle=shuffle, seed=seed, text_field=jsonl_field)
+    lm = load_model(model, dtype=dtype, device=device)
+    tok = load_tokenizer(tokenizer or model)
+    start = time.perf_counter()
+    dump = run_extract(
+        lm, tok, texts, out, max_tokens=max_tokens, batch_size=batch_size, dtype=dump_dtype,
+        overwrite=overwrite, progress=sys.stderr.isatty(),
+        extra={"text": str(text), "shuffle": shuffle, "seed": seed if shuffle else None},
+    )
+    size = sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file())
+    typer.echo(
+        f"wrote {out}: {len(dump)} sequences, {int(dump.lengths.sum())} tokens, "
+        f"{dump.n_layers} layers x {dump.n_heads} heads, {dump_dtype}, "
+        f"{size / 1e6:.1f} MB in {time.perf_counter() - start:.1f} s"
+    )
+
+
+@app.command()
+def perplexity(
+    model: Annotated[str, typer.Option(help=_MODEL_HELP)],
+    text: Annotated[str, typer.Option(help=_TEXT_HELP)],
+    sequences: Annotated[Optional[int], typer.Option(
+        min=1, help="Use the first N paragraphs (default: all).")] = None,
+    max_tokens: Annotated[int, typer.Option(
+        min=1, help="Tokens per sequence after BOS (the protocol: 512).")] = 512,
+    jsonl_field: Annotated[str, typer.Option(
+        "--jsonl-field", "--text-field", help="The text field of .jsonl lines or dataset rows.")
+    ] = "text",
+    tokenizer: Annotated[Optional[str], typer.Option(
+        help="Tokenizer directory or hub id (default: the model's).")] = None,
+    dtype: Annotated[str, typer.Option(
+        help="Model weights: float32, float16, bfloat16 or auto.")] = "float32",
+    device: Annotated[str, typer.Option(help="auto (cuda when available), cpu, cuda, cuda:N.")
+    ] = "auto",
+    batch_size: Annotated[int, typer.Option(min=1, help="Sequences per forward pass.")] = 16,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Token-weighted perplexity of a model on paragraphs (the protocol of docs/measures.md).
+
+    One sequence per paragraph, BOS + at most 512 tokens; the mean NLL of all predicted
+    tokens, exponentiated.
+
+    Examples:
+
+    \b
+      headcode perplexity --model ../shared/models/stories260K \\
+          --text ../shared/data/tinystories/valid-a.txt            (prints 5.40)
+      headcode perplexity --model gpt2 --text wiki.jsonl --sequences 500 --json
+    """
+    from headcode.dsl.tokens import load_tokenizer
+    from headcode.models.corpus import load_corpus
+    from headcode.models.loading import load_model
+    from headcode.models.perplexity import perplexity as run_perplexity
+    from headcode.models.perplexity import sequences as protocol_sequences
+
+    texts = load_corpus(text, n=sequences, text_field=jsonl_field)
+    lm = load_model(model, dtype=dtype, device=device)
+    rows = protocol_sequences(load_tokenizer(tokenizer or model), texts, max_tokens)
+    result = run_perplexity(lm, rows, batch_size=batch_size, progress=sys.stderr.isatty())
+    if as_json:
+        typer.echo(json.dumps({
+            "model": model, "text": text, "sequences": len(rows), "tokens": result.tokens,
+            "ppl": result.ppl, "mean_nll": result.mean_nll,
+        }))
+    else:
+        typer.echo(
+            f"perplexity {result.ppl:.2f} ({len(rows)} sequences, {result.tokens} tokens scored)"
+        )
+
+
 def _write_text(path: Path, text: str) -> None:
     """Write atomically: a reader never sees half a file."""
     path = Path(path)

@@ -68,4 +68,9 @@ class TokenizerError(HeadcodeError):
 
 
 class ModelError(HeadcodeError):
-    """A model, corpus or attention dump cannot be loaded or used (missing, unsupported, corrupt)."""
+    """A model, corpus or attention dump is missing, unsupported or corrupt."""
+
+
+class LLMError(HeadcodeError):
+    """A language-model server cannot be used: no API key, authentication refused, a request
+    rejected, or retries exhausted."""

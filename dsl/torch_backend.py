@@ -88,6 +88,12 @@ class TorchProgram:
         return self(batch_features(batch, device), dtype)
 
 
+def indicator(expr: n.Node, features: BatchFeatures) -> torch.Tensor:
+    """A closed selector or predicate as a (batch, n, n) boolean tensor (a predicate as keys)."""
+    lowering = _Lowering(features, torch.float32)
+    return lowering.value(expr) & lowering.causal
+
+
 class _Lowering:
     """Evaluates one expression on one batch: predicates and selectors as (b, n, n) booleans,
     patterns as (weights (b, n, n), has (b, n))."""

@@ -6,10 +6,12 @@ the mask registration the model would silently run without its causal mask.
 
 Outside a `Pass` (see `running`) the function is exactly the model family's own eager attention.
 Inside one, for the layer being computed, it
-- calls `on_weights(layer, weights)` with the softmax probabilities (batch, heads, n, n),
+- calls `on_weights(layer, weights)` with the model's own softmax probabilities
+  (batch, heads, n, n), before any replacement (copy them to keep them),
 - replaces head h's output by `W @ V_h`, where `W = source.matrices(batch, device, dtype)`
   (batch, n, n), or by `source.output(batch, device, dtype)` for output overrides,
 - calls `on_output(layer, output)` with the per-head outputs (batch, n, heads, head_dim).
+The weights it returns (what `output_attentions=True` reports) hold the replaced matrices.
 Queries, keys, values and the output projection are untouched.
 """
 
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import torch
 
@@ -105,7 +108,9 @@ def family_eager(module) -> Callable:
     return getattr(family, "eager_attention_forward", None) or _generic_eager
 
 
-def _causal(n: int, device) -> torch.Tensor:
+@lru_cache(maxsize=32)
+def causal_mask(n: int, device: torch.device) -> torch.Tensor:
+    """(n, n) bool, true on and below the diagonal (cached per size and device)."""
     return torch.ones(n, n, dtype=torch.bool, device=device).tril()
 
 
@@ -114,7 +119,9 @@ def attention(module, query, key, value, attention_mask, scaling=None, dropout=0
     eager = family_eager(module)
     state = _ACTIVE.get()
     if state is None or getattr(module, "config", None) is not state.config:
-        return eager(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
+        return eager(
+            module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs
+        )
     layer = int(module.layer_idx)
     output, weights = eager(
         module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs
@@ -123,14 +130,17 @@ def attention(module, query, key, value, attention_mask, scaling=None, dropout=0
         state.on_weights(layer, weights)
     heads = state.replace.get(layer)
     if heads:
-        output = _substitute(state, layer, heads, output, query, key, value, attention_mask, scaling)
+        output = _substitute(
+            state, layer, heads, output, weights, query, key, value, attention_mask, scaling
+        )
     if state.on_output is not None:
         state.on_output(layer, output)
     return output, weights
 
 
-def _substitute(state, layer, heads, output, query, key, value, attention_mask, scaling):
-    """`output` (batch, n, heads, d) with the replaced heads' outputs overwritten."""
+def _substitute(state, layer, heads, output, weights, query, key, value, attention_mask, scaling):
+    """`output` (batch, n, heads, d) with the replaced heads' outputs overwritten (and their
+    matrices written into `weights`, which `output_attentions` reports)."""
     batch_size, _, n, _ = query.shape
     groups = query.shape[1] // value.shape[1]
     batch = state.batch
@@ -138,29 +148,37 @@ def _substitute(state, layer, heads, output, query, key, value, attention_mask, 
         lengths = torch.full((batch_size,), n, dtype=torch.long, device=query.device)
         batch = Batch(tokens=[], lengths=lengths, n=n)
     mask = None if attention_mask is None else attention_mask[:, 0, :, -n:]
-    causal = _causal(n, query.device)
     output = output.contiguous()
+    matrices, matrix_heads = [], []
     for head, source in heads.items():
-        kv = head // groups
         seen = batch.for_head(
             layer,
             head,
             query=query[:, head],
-            key=key[:, kv],
+            key=key[:, head // groups],
             mask=mask,
             scaling=scaling,
         )
         if hasattr(source, "output"):
             output[:, :, head, :] = source.output(seen, query.device, value.dtype)
-            continue
-        matrix = source.matrices(seen, query.device, value.dtype).to(value.dtype)
-        matrix = matrix.masked_fill(~causal, 0.0)
-        output[:, :, head, :] = torch.matmul(matrix, value[:, kv])
+        else:
+            matrix = source.matrices(seen, query.device, value.dtype)
+            matrices.append(matrix.to(value.dtype).expand(batch_size, n, n))
+            matrix_heads.append(head)
+    if matrices:
+        # one product for all the layer's replaced heads: (batch, k, n, n) @ (batch, k, n, d)
+        stacked = torch.stack(matrices, dim=1)
+        if not all(getattr(heads[h], "causal", False) for h in matrix_heads):
+            stacked = stacked.masked_fill(~causal_mask(n, query.device), 0.0)
+        kv = torch.tensor([h // groups for h in matrix_heads], device=value.device)
+        output[:, :, matrix_heads, :] = torch.matmul(stacked, value[:, kv]).transpose(1, 2)
+        if weights is not None and weights.shape[-1] == n:
+            weights[:, matrix_heads] = stacked.to(weights.dtype)
     return output
 
 
 def register() -> None:
-    """Register `headcode` with transformers' attention and attention-mask interfaces (idempotent)."""
+    """Register `headcode` as an attention function and its eager mask (idempotent)."""
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface, eager_mask
 

@@ -54,7 +54,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def resolve_dtype(dtype: str | torch.dtype = "float32") -> torch.dtype | str:
-    """`float32`, `float16`, `bfloat16` as a torch dtype; `auto` (the checkpoint's own) stays `auto`."""
+    """`float32`, `float16`, `bfloat16` as a torch dtype; `auto` (the checkpoint's) stays."""
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype == "auto":
@@ -127,7 +127,9 @@ def check_supported(model) -> None:
 
 def model_shape(model) -> Shape:
     """Layer, head and key/value-head counts of a model, read from its config."""
-    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    config = (
+        model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    )
     n_heads = int(config.num_attention_heads)
     n_kv = getattr(config, "num_key_value_heads", None) or n_heads
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // n_heads
@@ -152,4 +154,6 @@ def attention_modules(model) -> dict[int, torch.nn.Module]:
 
 def model_name(model) -> str:
     """The name a model was loaded from (hub id or directory), or its class name."""
-    return str(getattr(model, "name_or_path", "") or model.config.name_or_path or type(model).__name__)
+    return str(
+        getattr(model, "name_or_path", "") or model.config.name_or_path or type(model).__name__
+    )

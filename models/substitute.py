@@ -2,10 +2,12 @@
 
 A *source* is any object with `matrices(batch, device, dtype) -> Tensor (batch, n, n)`: the
 row-stochastic causal matrix that takes the place of one head's softmax probabilities (entries
-above the diagonal are ignored; rows of padding are ignored). `batch` is an
+above the diagonal are zeroed; rows of padding are ignored). `batch` is an
 `models.attention.Batch`: the rows' `Tokens` for this forward pass, and for the head being
 replaced its layer, head, query, key, mask and scaling. A source may instead define
 `output(batch, device, dtype)`, overriding the head's output vector (mean-ablation).
+A source may return (n, n) for a matrix shared by all rows, and may set `causal = True` when
+its matrices are zero above the diagonal (the masking step is then skipped).
 
     sub = Substitution(model, {(2, 3): UniformSource()})
     logits = sub.logits(rows)          # rows: list[Tokens], right-padded inside
@@ -16,6 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 
 import torch
 
@@ -30,11 +33,16 @@ Head = tuple[int, int]
 class UniformSource:
     """Control: uniform attention over every key up to and including the query."""
 
+    causal = True
+
     def matrices(self, batch: Batch, device, dtype) -> torch.Tensor:
-        n = batch.n
-        rows = torch.ones(n, n, device=device, dtype=dtype).tril()
-        rows = rows / rows.sum(dim=-1, keepdim=True)
-        return rows.expand(len(batch.lengths), n, n)
+        return _uniform(batch.n, torch.device(device), dtype).expand(len(batch.lengths), -1, -1)
+
+
+@lru_cache(maxsize=32)
+def _uniform(n: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    rows = torch.ones(n, n, device=device, dtype=dtype).tril()
+    return rows / rows.sum(dim=-1, keepdim=True)
 
 
 class IdentitySource:
@@ -131,11 +139,15 @@ class Substitution:
             self.state.batch = None
 
     @torch.inference_mode()
+    def forward(self, rows: Sequence[Tokens], pad_id: int = 0, **kwargs):
+        """The model's output on the right-padded rows, heads replaced (kwargs go to the model)."""
+        ids, mask, lengths = pad(rows, self.device, pad_id)
+        with self.active(rows, lengths, ids.shape[1]):
+            return self.model(input_ids=ids, attention_mask=mask, use_cache=False, **kwargs)
+
     def logits(self, rows: Sequence[Tokens]) -> torch.Tensor:
         """Logits (batch, n, vocab) of the right-padded rows, heads replaced."""
-        ids, mask, lengths = pad(rows, self.device)
-        with self.active(rows, lengths, ids.shape[1]):
-            return self.model(input_ids=ids, attention_mask=mask, use_cache=False).logits
+        return self.forward(rows).logits
 
 
 @torch.inference_mode()

@@ -1,0 +1,93 @@
+"""Extraction: dumps equal the eager model's attention, batched or not, padding never leaks."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from headcode.dsl.tokens import Tokens, load_tokenizer
+from headcode.models.dump import open_dump
+from headcode.models.extract import extract, packed_attention
+from headcode.models.loading import load_model
+from headcode.models.substitute import Substitution
+from headcode.models.tiny import FAMILIES, tiny_model, torch_threads
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+STORIES = SHARED / "models" / "stories260K"
+VALID = SHARED / "data" / "tinystories" / "valid-a.txt"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with torch_threads(1):
+        yield
+
+
+def make_rows(lengths, vocab, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for n in lengths:
+        ids = torch.randint(0, vocab, (n,), generator=gen).tolist()
+        rows.append(Tokens(ids=ids, texts=[f"t{i}" for i in ids], special=[False] * n))
+    return rows
+
+
+def eager_attention(eager, row):
+    """(layers, heads, n, n) from transformers' own eager attention with output_attentions."""
+    with torch.no_grad():
+        out = eager(input_ids=torch.tensor([row.ids]), output_attentions=True)
+    return torch.stack([a[0] for a in out.attentions]).numpy()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_packed_attention_is_the_eager_attention_batched_or_not(family):
+    model, eager = tiny_model(family), tiny_model(family, attn_implementation="eager")
+    rows = make_rows([6, 13, 2], model.config.vocab_size)
+    sub = Substitution(model)
+    batched = packed_attention(sub, rows)
+    for row, packed in zip(rows, batched):
+        n = len(row)
+        rows_, cols = np.tril_indices(n)
+        reference = eager_attention(eager, row).reshape(-1, n, n)
+        np.testing.assert_allclose(packed, reference[:, rows_, cols], atol=1e-5)
+        np.testing.assert_allclose(packed_attention(sub, [row])[0], packed, atol=1e-5)
+        # the dropped upper triangle really was zero
+        assert np.abs(np.triu(reference, 1)).max() == 0
+
+
+def test_a_rows_attention_does_not_depend_on_its_batch():
+    model = tiny_model("llama")
+    rows = make_rows([4, 11], model.config.vocab_size, seed=2)
+    sub = Substitution(model)
+    alone = packed_attention(sub, rows)
+    # padded to another length, next to another row
+    longer = packed_attention(sub, rows + make_rows([15], model.config.vocab_size, seed=3))
+    for x, y in zip(alone, longer):
+        np.testing.assert_allclose(x, y, atol=1e-5)
+
+
+def test_extract_stories260k_dump(tmp_path):
+    if not (STORIES.is_dir() and VALID.is_file()):
+        pytest.skip(f"stories260K or valid-a.txt not found under {SHARED} (../shared is absent)")
+    from headcode.models.corpus import load_corpus
+
+    model = load_model(STORIES, device="cpu")
+    tokenizer = load_tokenizer(str(STORIES))
+    texts = load_corpus(VALID, n=6)
+    dump = extract(
+        model, tokenizer, texts, tmp_path / "d", max_tokens=40, batch_size=4, dtype="float32"
+    )
+    assert len(dump) == 6 and (dump.n_layers, dump.n_heads) == (5, 8)
+    assert dump.meta["extra"]["max_tokens"] == 40 and dump.meta["extra"]["n_kv_heads"] == 4
+    eager = load_model(STORIES, device="cpu", attn_implementation="eager")
+    for s in range(len(dump)):
+        tokens = dump.tokens(s)
+        assert len(tokens) <= 40 and tokens.ids[0] == 1 and tokens.special[0]
+        assert tokens.ids == tokenizer(texts[s], add_special_tokens=True)["input_ids"][:40]
+        np.testing.assert_allclose(dump.attention(s), eager_attention(eager, tokens), atol=1e-5)
+    assert dump.features(0)["bos"][0]
+    again = open_dump(tmp_path / "d")
+    assert again.tokens(5) == dump.tokens(5)
+    half = extract(model, tokenizer, texts, tmp_path / "h", max_tokens=40, batch_size=1)
+    np.testing.assert_allclose(half.attention(3), dump.attention(3), atol=2e-3)  # float16

@@ -1,0 +1,87 @@
+"""Perplexity: the protocol's figure on stories260K, batching, substitution in one call."""
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from headcode.dsl.tokens import Tokens, load_tokenizer
+from headcode.models.corpus import load_corpus
+from headcode.models.loading import load_model
+from headcode.models.perplexity import compare, perplexity, sequences
+from headcode.models.substitute import IdentitySource, UniformSource
+from headcode.models.tiny import tiny_model, torch_threads
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+STORIES = SHARED / "models" / "stories260K"
+VALID = SHARED / "data" / "tinystories" / "valid-a.txt"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with torch_threads(1):
+        yield
+
+
+def make_rows(lengths, vocab, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for n in lengths:
+        ids = torch.randint(0, vocab, (n,), generator=gen).tolist()
+        rows.append(Tokens(ids=ids, texts=[str(i) for i in ids], special=[False] * n))
+    return rows
+
+
+def reference_nll(model, rows):
+    """Summed NLL and count, one sequence at a time, straight from the model's logits."""
+    total, count = 0.0, 0
+    for row in rows:
+        ids = torch.tensor([row.ids])
+        with torch.no_grad():
+            logits = model(ids).logits[0, :-1]
+        total += float(torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="sum"))
+        count += len(row) - 1
+    return total, count
+
+
+def test_batched_perplexity_is_token_weighted():
+    model = tiny_model("gpt_neox")
+    rows = make_rows([3, 20, 7, 1, 12], model.config.vocab_size)
+    total, count = reference_nll(model, [r for r in rows if len(r) > 1])
+    for batch_size in (1, 2, 8):
+        result = perplexity(model, rows, batch_size=batch_size)
+        assert result.tokens == count == 2 + 19 + 6 + 11
+        assert math.isclose(result.ppl, math.exp(total / count), rel_tol=1e-5)
+
+
+def test_compare_reports_baseline_and_substituted():
+    model = tiny_model("qwen2")
+    rows = make_rows([9, 14], model.config.vocab_size)
+    same = compare(model, rows, {(0, 1): IdentitySource()}, batch_size=2)
+    assert math.isclose(same["ppl"], same["baseline_ppl"], rel_tol=1e-5)
+    result = compare(model, rows, {(1, 0): UniformSource(), (0, 3): UniformSource()})
+    assert set(result) == {"baseline_ppl", "ppl", "relative_increase", "tokens", "replaced"}
+    assert result["replaced"] == [[0, 3], [1, 0]] and result["tokens"] == 21
+    assert math.isclose(result["relative_increase"], result["ppl"] / result["baseline_ppl"] - 1)
+    assert result["ppl"] != result["baseline_ppl"]
+
+
+def test_sequences_keep_bos_and_at_most_max_tokens():
+    if not STORIES.is_dir():
+        pytest.skip(f"stories260K not found at {STORIES} (../shared is absent)")
+    tokenizer = load_tokenizer(str(STORIES))
+    rows = sequences(tokenizer, ["Once upon a time " * 200, "Hi.", "  "], max_tokens=512)
+    assert [r.ids[0] for r in rows] == [1, 1]
+    assert len(rows[0]) == 513 and len(rows[1]) < 10
+
+
+@pytest.mark.slow
+def test_stories260k_perplexity_is_5_40():
+    if not (STORIES.is_dir() and VALID.is_file()):
+        pytest.skip(f"stories260K or valid-a.txt not found under {SHARED} (../shared is absent)")
+    model = load_model(STORIES, device="cpu")
+    rows = sequences(load_tokenizer(str(STORIES)), load_corpus(VALID))
+    result = perplexity(model, rows, batch_size=16)
+    assert len(rows) == 3226
+    assert round(result.ppl, 2) == 5.40
