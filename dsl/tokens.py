@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -72,7 +73,24 @@ def _byte_decoder() -> dict[str, int]:
     return {c: b for b, c in chars.items()}
 
 
+_BYTE_LEVEL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _is_byte_level(tokenizer) -> bool:
+    """Whether the tokenizer is GPT-2 style byte-level (computed once per tokenizer)."""
+    try:
+        return _BYTE_LEVEL[tokenizer]
+    except (KeyError, TypeError):
+        pass
+    answer = _detect_byte_level(tokenizer)
+    try:
+        _BYTE_LEVEL[tokenizer] = answer
+    except TypeError:  # not weakly referable: just do not cache
+        pass
+    return answer
+
+
+def _detect_byte_level(tokenizer) -> bool:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
         return '"ByteLevel"' in json.dumps(json.loads(backend.to_str()).get("decoder"))
