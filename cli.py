@@ -30,10 +30,6 @@ app = typer.Typer(
 )
 
 
-class UserError(HeadcodeError):
-    """A bad command line argument or input file."""
-
-
 def _fail(lines: list[str] | str, code: int = 2) -> None:
     for line in [lines] if isinstance(lines, str) else lines:
         typer.echo(line, err=True)
@@ -310,12 +306,34 @@ def perplexity(
     device: Annotated[str, typer.Option(help="auto (cuda when available), cpu, cuda, cuda:N.")
     ] = "auto",
     batch_size: Annotated[int, typer.Option(min=1, help="Sequences per forward pass.")] = 16,
+    programs: Annotated[Optional[Path], typer.Option(
+        help="A program file: replace some of the heads it assigns by their programs.")] = None,
+    replace: Annotated[Optional[float], typer.Option(
+        help="With --programs: replace round(FRACTION x all the model's heads) heads, halves "
+             "up (default 0.25).", metavar="FRACTION")] = None,
+    order: Annotated[str, typer.Option(
+        help="iou: descending held-out IoU, read from each assignment's comment "
+             "(`# held-out IoU 0.43`); file: file order.")] = "iou",
+    control: Annotated[Optional[str], typer.Option(
+        help="Replace the same heads by a control instead: uniform (causal), mean "
+             "(mean-ablation) or random (a seeded random program of the file).")] = None,
+    reference: Annotated[Optional[str], typer.Option(
+        help="Reference corpus of --control mean (default: the first paragraphs of --text).")
+    ] = None,
+    reference_sequences: Annotated[int, typer.Option(
+        min=1, help="Paragraphs of the reference corpus for --control mean.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of --control random.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Token-weighted perplexity of a model on paragraphs (the protocol of docs/measures.md).
+    """Token-weighted perplexity of a model on paragraphs (the protocol of docs/measures.md),
+    optionally with heads replaced by programs or by a control.
 
     One sequence per paragraph, BOS + at most 512 tokens; the mean NLL of all predicted
-    tokens, exponentiated.
+    tokens, exponentiated. With --programs, the first --replace of all heads, taken from the
+    file's assigned heads in --order, are replaced; prints the baseline and substituted
+    perplexity (--json: baseline_ppl, ppl, relative_increase, tokens, replaced). Mean-ablation
+    averages each head's output over the first --reference-sequences paragraphs of --reference,
+    by default of --text itself.
 
     Examples:
 
@@ -323,6 +341,9 @@ def perplexity(
       headcode perplexity --model ../shared/models/stories260K \\
           --text ../shared/data/tinystories/valid-a.txt            (prints 5.40)
       headcode perplexity --model gpt2 --text wiki.jsonl --sequences 500 --json
+      headcode perplexity --model ../shared/models/stories260K \\
+          --text ../shared/data/tinystories/valid-a.txt --programs heads.hc --replace 0.25
+      ... --programs heads.hc --replace 0.25 --control random --json
     """
     from headcode.dsl.tokens import load_tokenizer
     from headcode.models.corpus import load_corpus
@@ -330,9 +351,28 @@ def perplexity(
     from headcode.models.perplexity import perplexity as run_perplexity
     from headcode.models.perplexity import sequences as protocol_sequences
 
+    if programs is None:
+        if replace is not None or control is not None or reference is not None:
+            _fail("error: --replace, --control and --reference need --programs")
+    else:
+        _check_program_options(replace, order, control)
+        loaded, items = _program_file(programs, order)
     texts = load_corpus(text, n=sequences, text_field=jsonl_field)
     lm = load_model(model, dtype=dtype, device=device)
-    rows = protocol_sequences(load_tokenizer(tokenizer or model), texts, max_tokens)
+    tok = load_tokenizer(tokenizer or model)
+    rows = protocol_sequences(tok, texts, max_tokens)
+    if programs is not None:
+        if control == "mean":
+            reference_texts = load_corpus(
+                reference or text, n=reference_sequences, text_field=jsonl_field)
+            reference_rows = protocol_sequences(tok, reference_texts, max_tokens)
+        else:
+            reference_rows = []
+        sources, chosen = _program_sources(
+            lm, loaded, items, 0.25 if replace is None else replace, control, reference_rows, seed
+        )
+        _echo_comparison(lm, rows, sources, chosen, control, batch_size, as_json)
+        return
     result = run_perplexity(lm, rows, batch_size=batch_size, progress=sys.stderr.isatty())
     if as_json:
         typer.echo(json.dumps({
@@ -345,16 +385,299 @@ def perplexity(
         )
 
 
+def _check_program_options(replace: Optional[float], order: str, control: Optional[str]) -> None:
+    """One-line errors for bad --replace, --order or --control values, before any loading."""
+    from headcode.models.programs import CONTROLS, ORDERS
+
+    if replace is not None and not 0.0 <= replace <= 1.0:
+        _fail(f"error: --replace must be a fraction in [0, 1] (got {replace})")
+    if order not in ORDERS:
+        _fail(f"error: --order must be {' or '.join(ORDERS)} (got {order!r})")
+    if control is not None and control not in CONTROLS:
+        _fail(f"error: --control must be {', '.join(CONTROLS)} (got {control!r})")
+
+
+def _program_file(path: Path, order: str) -> tuple:
+    """A program file and its head assignments in replacement `order` (errors: one line each)."""
+    from headcode.dsl.program import error_lines, load_file
+    from headcode.models import programs as plan
+
+    try:
+        loaded = load_file(path)
+    except (ProgramError, ProgramErrors) as e:
+        _fail(error_lines(e, str(path)))
+    items = plan.assignments(loaded)
+    if not items:
+        _fail(f"error: {path}: the file assigns no head (`head L.H = program`)")
+    return loaded, plan.ordered(items, order)
+
+
+def _program_sources(lm, loaded, items: list, fraction: float, control: Optional[str],
+                     reference_rows: list, seed: int) -> tuple[dict, list]:
+    """{head: source} for the first heads of `items` to replace, and those heads in order."""
+    from headcode.models import programs as plan
+    from headcode.models.loading import model_shape
+
+    shape = model_shape(lm)
+    plan.check_heads(items, shape, loaded.path)
+    chosen, wanted = plan.choose(items, fraction, len(shape.heads))
+    if wanted > len(items):
+        typer.echo(
+            f"note: {wanted} of {len(shape.heads)} heads requested but {loaded.path} assigns "
+            f"{len(items)}: replacing all {len(items)}", err=True,
+        )
+    sources = plan.replacements(
+        chosen, plan.library(loaded), control, model=lm, reference=reference_rows, seed=seed
+    )
+    return sources, [a.head for a in chosen]
+
+
+def _echo_comparison(lm, rows: list, sources: dict, chosen: list, control: Optional[str],
+                     batch_size: int, as_json: bool) -> None:
+    """Baseline and substituted perplexity; `replaced` lists heads in replacement order."""
+    from headcode.models.loading import model_shape
+    from headcode.models.perplexity import compare
+
+    result = compare(lm, rows, sources, batch_size=batch_size, progress=sys.stderr.isatty())
+    result["replaced"] = [[layer, head] for layer, head in chosen]
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    by = f"control {control}" if control else "their programs"
+    typer.echo(
+        f"perplexity {result['baseline_ppl']:.2f} -> {result['ppl']:.2f} "
+        f"({result['relative_increase']:+.1%}) with {len(chosen)} of "
+        f"{len(model_shape(lm).heads)} heads replaced by {by} "
+        f"({len(rows)} sequences, {result['tokens']} tokens scored)"
+    )
+    typer.echo("replaced: " + (" ".join(f"{la}.{h}" for la, h in chosen) or "none"))
+
+
+
+# ---------------------------------------------------------------- scoring
+
+
+@app.command()
+def score(
+    programs_file: Annotated[Optional[Path], typer.Argument(
+        help="A program file: its head assignments, or all its programs.",
+        metavar="PROGRAMS_FILE")] = None,
+    expr: Annotated[Optional[list[str]], typer.Option(
+        "-e", "--expr", metavar="EXPR",
+        help="A program (an expression or FILE:NAME); repeatable.")] = None,
+    dump: Annotated[Path, typer.Option(help="An attention dump (headcode extract).")] = ...,
+    heads: Annotated[Optional[str], typer.Option(
+        help="all, or L.H,L.H,... (default: a file's assigned heads, else all).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """Soft IoU of programs against the real attention of heads in a dump.
+
+    A file with head assignments is scored on its assigned heads; with --heads, or for a file
+    without assignments and for -e programs, every program on every head given (default all).
+    A head's IoU is the mean over the dump's sequences (docs/measures.md).
+
+    Examples:
+
+    \b
+      headcode score heads.hc --dump runs/stories.dump
+      headcode score -e "last(k.period) ?? first" -e "prev(1)" --dump runs/stories.dump \\
+          --heads 0.1,2.5 --json
+    """
+    from headcode.dsl.printer import show
+    from headcode.dsl.program import error_lines, load_file, load_program
+    from headcode.models.dump import open_dump
+    from headcode.models.progress import progress_bar
+    from headcode.synth.scoring import parse_heads
+    from headcode.synth.scoring import score as score_programs
+
+    if programs_file is None and not expr:
+        _fail("give a program file, or programs with -e")
+    try:
+        opened = open_dump(dump)
+        chosen = None if heads is None else parse_heads(heads, opened.n_layers, opened.n_heads)
+        every = parse_heads("all", opened.n_layers, opened.n_heads)
+    except HeadcodeError as e:
+        _fail(f"error: {e}")
+    jobs: list[tuple[str, object, list[tuple[int, int]]]] = []  # (label, program, heads)
+    if programs_file is not None:
+        try:
+            loaded = load_file(programs_file)
+        except (ProgramError, ProgramErrors) as e:
+            _fail(error_lines(e, str(programs_file)))
+        except HeadcodeError as e:
+            _fail(f"error: {e}")
+        if loaded.heads and chosen is None:
+            for (layer, head), program in loaded.heads.items():
+                if (layer, head) not in every:
+                    _fail(f"error: {programs_file}: head {layer}.{head} is not in the dump "
+                          f"({opened.n_layers} layers x {opened.n_heads} heads)")
+                jobs.append((program.name or show(program.expr), program, [(layer, head)]))
+        else:
+            named = loaded.programs
+            anonymous = [p for p in loaded.heads.values() if p.name is None]
+            for program in [*named.values(), *anonymous]:
+                jobs.append((program.name or show(program.expr), program, chosen or every))
+    for text in expr or []:
+        try:
+            program = load_program(text, predicate_as_keys=True)
+        except (ProgramError, ProgramErrors) as e:
+            _fail(error_lines(e, "<program>"))
+        except HeadcodeError as e:
+            _fail(f"error: {e}")
+        jobs.append((text, program, chosen or every))
+    if not jobs:
+        _fail(f"{programs_file}: no program to score")
+    union = [h for h in every if any(h in job_heads for _, _, job_heads in jobs)]
+    try:
+        with progress_bar(len(opened), "scoring", sys.stderr.isatty()) as bar:
+            ious = score_programs([p for _, p, _ in jobs], opened, union, progress=bar.advance)
+    except HeadcodeError as e:
+        _fail(f"error: {e}")
+    rows = [
+        {"program": label, "layer": layer, "head": head,
+         "iou": float(ious[k, union.index((layer, head))]), "sequences": len(opened)}
+        for k, (label, _, job_heads) in enumerate(jobs) for layer, head in job_heads
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    _print_scores(rows, str(dump))
+
+
+def _print_scores(rows: list[dict], dump: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"soft IoU, mean of {rows[0]['sequences']} sequences", caption=dump)
+    table.add_column("program", overflow="fold")
+    table.add_column("head", justify="right")
+    table.add_column("IoU", justify="right")
+    for row in rows:
+        table.add_row(row["program"], f"{row['layer']}.{row['head']}", f"{row['iou']:.4f}")
+    Console().print(table)
+
+# ---------------------------------------------------------------- synthesis
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option(help="The run directory (created; an existing run is "
+                                           "continued).")],
+    model: Annotated[Optional[str], typer.Option(
+        help="Model directory or hub id; its attention is extracted into RUN_DIR/dump unless "
+             "--dump is given.")] = None,
+    text: Annotated[Optional[str], typer.Option(
+        help="Text file (blank-line separated paragraphs) or .jsonl to extract from.")] = None,
+    dump: Annotated[Optional[Path], typer.Option(
+        help="An attention dump to use instead of extracting (docs/formats.md).")] = None,
+    heads: Annotated[str, typer.Option(help="Heads to explain: all, or L.H,L.H,...")] = "all",
+    proposer: Annotated[str, typer.Option(
+        help="enum (enumerative search, offline), llm, or both.")] = "enum",
+    synth_sequences: Annotated[int, typer.Option(
+        min=1, help="Sequences shown to the proposers (the dump's first ones).")] = 60,
+    heldout_sequences: Annotated[int, typer.Option(
+        min=1, help="Sequences kept for re-ranking and the reported IoU (the next ones).")] = 20,
+    max_tokens: Annotated[int, typer.Option(min=2, help="Tokens per extracted sequence.")] = 128,
+    jobs: Annotated[int, typer.Option(min=1, help="Worker processes (heads in groups).")] = 1,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N (extraction).")
+    ] = "auto",
+    llm_backend: Annotated[str, typer.Option(
+        help="openai-responses, vllm, llamacpp or plain.")] = "plain",
+    llm_model: Annotated[Optional[str], typer.Option(help="Model name for --proposer llm.")
+    ] = None,
+    base_url: Annotated[Optional[str], typer.Option(
+        help="OpenAI-compatible endpoint; key from HEADCODE_API_KEY or OPENAI_API_KEY.")] = None,
+) -> None:
+    """Synthesize a program for every head and check it on held-out text.
+
+    Writes RUN_DIR/programs.hc (one head assignment per head, held-out and synthesis IoU and
+    size in a comment), RUN_DIR/results.jsonl, RUN_DIR/explanations.py (emitted Python) and
+    RUN_DIR/library.json. Results are saved per group of heads as they finish: after an
+    interruption, the same command continues where it stopped.
+
+    Example:
+
+    \b
+      headcode synth --model ../shared/models/stories260K \\
+          --text ../shared/data/tinystories/valid-a.txt --heads all --out runs/stories
+    """
+    import json
+    import time
+
+    from headcode.models.dump import open_dump
+    from headcode.synth.pipeline import SynthSettings, library_report, synthesize
+    from headcode.synth.rundir import RunDir
+    from headcode.synth.scoring import parse_heads
+
+    proposers = {"enum": ("enum",), "llm": ("llm",), "both": ("enum", "llm")}.get(proposer)
+    if proposers is None:
+        _fail(f"--proposer must be enum, llm or both (got {proposer!r})")
+    if dump is None and (model is None or text is None):
+        _fail("give --model and --text (to extract attention), or --dump")
+    settings = SynthSettings(proposers=proposers, n_synth=synth_sequences,
+                             n_heldout=heldout_sequences)
+    if "llm" in proposers:
+        if not llm_model:
+            _fail("--proposer llm needs --llm-model (and --base-url for a local server)")
+        if jobs > 1:
+            _fail("--jobs > 1 works with --proposer enum only")
+        from headcode.synth.llm.client import LLMClient, LLMConfig
+        from headcode.synth.llm.proposer import LLMProposer
+
+        config = LLMConfig(backend=llm_backend, model=llm_model, base_url=base_url,
+                           log_path=out / "llm-log.jsonl")
+        settings.llm = LLMProposer(LLMClient(config))
+    run = RunDir(out, {
+        "model": model, "text": text, "dump": str(dump) if dump else None, "heads": heads,
+        "proposer": proposer, "synth_sequences": synth_sequences,
+        "heldout_sequences": heldout_sequences, "max_tokens": max_tokens,
+    })
+    start = time.perf_counter()
+    if dump is None:
+        dump = out / "dump"
+        if not (dump / "meta.json").exists():
+            _extract_for_synth(model, text, dump, synth_sequences + heldout_sequences,
+                               max_tokens, device)
+    attention = open_dump(dump)
+    chosen = parse_heads(heads, attention.n_layers, attention.n_heads)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), transient=True,
+                  disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("", total=len(chosen))
+        results = synthesize(
+            attention, chosen, run, settings, jobs=jobs,
+            say=lambda message: bar.update(task, description=message),
+            advance=lambda k: bar.advance(task, k),
+        )
+    report = library_report(attention, results, settings)
+    (out / "library.json").write_text(json.dumps(report, indent=2) + "\n")
+    held = sum(r.heldout_iou for r in results) / len(results)
+    synth_iou = sum(r.synthesis_iou for r in results) / len(results)
+    typer.echo(f"{len(results)} heads: mean held-out IoU {held:.3f}, synthesis IoU "
+               f"{synth_iou:.3f}, {time.perf_counter() - start:.0f} s; wrote {out}/programs.hc")
+
+
+def _extract_for_synth(model: str, text: str, out: Path, sequences: int, max_tokens: int,
+                       device: str) -> None:
+    """The attention a run needs, extracted into its directory."""
+    from headcode.dsl.tokens import load_tokenizer
+    from headcode.models.corpus import load_corpus
+    from headcode.models.extract import extract as run_extract
+    from headcode.models.loading import load_model
+
+    texts = load_corpus(text, n=sequences)
+    if len(texts) < sequences:
+        _fail(f"{text} holds {len(texts)} paragraphs; the run needs {sequences}")
+    run_extract(load_model(model, device=device), load_tokenizer(model), texts, out,
+                max_tokens=max_tokens, progress=sys.stderr.isatty(), extra={"text": str(text)})
+
+
 def _write_text(path: Path, text: str) -> None:
-    """Write atomically: a reader never sees half a file."""
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{path}: is a directory")
-    if not path.parent.exists():
-        raise UserError(f"{path.parent}: no such directory")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    from headcode.dsl.program import write_atomic
+
+    write_atomic(path, text)
 
 
 def main() -> None:

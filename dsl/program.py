@@ -6,6 +6,7 @@ its file is inlined, so they never need the file.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,6 +105,18 @@ def read_source(path: str | Path) -> str:
         raise HeadcodeError(f"{path}: is a directory, not a program file") from None
     except UnicodeDecodeError:
         raise HeadcodeError(f"{path}: not a UTF-8 text file") from None
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write a text file so that a reader (or a crash) never sees half of it."""
+    path = Path(path)
+    if path.is_dir():
+        raise HeadcodeError(f"{path}: is a directory")
+    if not path.parent.exists():
+        raise HeadcodeError(f"{path.parent}: no such directory")
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def load_file(path: str | Path) -> LoadedFile:

@@ -1,0 +1,162 @@
+"""A synthesis run: propose candidates for every head, re-rank them on held-out text, keep the
+simplest of the near-best, and write each head's result as soon as its group finishes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from headcode.dsl.interpreter import run as run_program
+from headcode.dsl.printer import show
+from headcode.dsl.program import Program
+
+from .data import Sequences, split_dump
+from .enumerate import size
+from .fill import fit_holes
+from .library import constrained_curve, deduplicate
+from .rundir import HeadResult, RunDir
+from .scoring import score_corpus
+from .search import Candidate, propose
+
+
+@dataclass
+class SynthSettings:
+    """How a run searches: proposers, data split, group size and the simplicity margin."""
+
+    proposers: tuple[str, ...] = ("enum",)
+    n_synth: int = 60
+    n_heldout: int = 20
+    group: int = 8
+    margin: float = 0.005  # the simplest program within this much of the best held-out IoU
+    steps: int = 60
+    llm_candidates: int = 8
+    llm_sequences: int = 4
+    llm: object | None = field(default=None, repr=False)  # an LLMProposer
+
+
+def choose(candidates: list[Candidate], heldout: np.ndarray, margin: float) -> int:
+    """The held-out winner: the smallest candidate within `margin` of the best held-out IoU."""
+    best = float(heldout.max())
+    near = [i for i in range(len(candidates)) if heldout[i] >= best - margin]
+    return min(near, key=lambda i: (candidates[i].size, -heldout[i]))
+
+
+def _llm_candidates(settings: SynthSettings, synth: Sequences, head: tuple[int, int],
+                    column: int, corpus, known: list[Candidate]) -> list[Candidate]:
+    """Programs from the LLM proposer, holes fitted, scored on the synthesis sequences."""
+    from .llm.views import HeadView, Scored, worst_rows
+
+    k = settings.llm_sequences
+    view = HeadView([t.texts for t in synth.tokens[:k]], synth.matrices(head, k),
+                    layer=head[0], head=head[1])
+    history = []
+    for c in sorted(known, key=lambda c: -c.iou)[:3]:
+        predicted = [run_program(c.expr, t.texts, t.ids, t.special) for t in synth.tokens[:k]]
+        history.append(Scored(Program(c.expr), c.iou, worst_rows(view, predicted)))
+    out = []
+    for program in settings.llm.propose(view, history, n=settings.llm_candidates):
+        fitted = fit_holes(program.closed, corpus, column)
+        if fitted is not None:
+            out.append(Candidate(fitted[0], fitted[1], "llm"))
+    return out
+
+
+def synthesize_group(synth: Sequences, heldout: Sequences, settings: SynthSettings,
+                     say: Callable[[str], None]) -> list[HeadResult]:
+    """Results for the heads of one group (the heads of `synth` and `heldout`)."""
+    heads = synth.heads
+    corpus = synth.corpus()
+    candidates: list[list[Candidate]] = [[] for _ in heads]
+    if "enum" in settings.proposers:
+        candidates = propose(synth.packed(), corpus, steps=settings.steps, progress=say)
+    if "llm" in settings.proposers:
+        for column, head in enumerate(heads):
+            say(f"asking the LLM about head {head[0]}.{head[1]}")
+            candidates[column] += _llm_candidates(settings, synth, head, column, corpus,
+                                                  candidates[column])
+    say("re-ranking on held-out sequences")
+    pool = list(dict.fromkeys(c.expr for cs in candidates for c in cs))
+    held = score_corpus(pool, heldout.corpus()) if pool else np.zeros((0, len(heads)))
+    index = {expr: i for i, expr in enumerate(pool)}
+    results = []
+    for column, head in enumerate(heads):
+        cs = candidates[column]
+        if not cs:
+            continue
+        scores = np.array([held[index[c.expr], column] for c in cs])
+        pick = choose(cs, scores, settings.margin)
+        c = cs[pick]
+        results.append(HeadResult(head[0], head[1], show(c.expr), round(c.iou, 6),
+                                  round(float(scores[pick]), 6), size(c.expr), c.origin, len(cs)))
+    return results
+
+
+def _group_in_worker(dump_path: str, group: list[tuple[int, int]], settings: SynthSettings
+                     ) -> list[HeadResult]:
+    """One group of heads in a worker process (one thread each: the workers share the cores)."""
+    import torch
+
+    from headcode.models.dump import open_dump
+
+    torch.set_num_threads(1)
+    synth, heldout = split_dump(open_dump(dump_path), group, settings.n_synth, settings.n_heldout)
+    return synthesize_group(synth, heldout, settings, lambda message: None)
+
+
+def synthesize(dump, heads: list[tuple[int, int]], rundir: RunDir, settings: SynthSettings,
+               jobs: int = 1, say: Callable[[str], None] = lambda m: None,
+               advance: Callable[[int], None] = lambda k: None) -> list[HeadResult]:
+    """Explain every head of `heads` not yet finished in `rundir`; returns all results.
+
+    Heads go in groups of `settings.group`; each group's results are saved when it finishes,
+    so an interrupted run loses at most the groups in progress. With `jobs` > 1, groups run
+    in that many worker processes.
+    """
+    done = rundir.results()
+    pending = [h for h in heads if h not in done]
+    advance(len(heads) - len(pending))
+    groups = [pending[i:i + settings.group] for i in range(0, len(pending), settings.group)]
+
+    def finish(results: list[HeadResult], group: list) -> None:
+        rundir.record(results)
+        rundir.write_programs()
+        advance(len(group))
+
+    if jobs > 1 and len(groups) > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        say(f"{len(groups)} groups of heads on {jobs} workers")
+        with ProcessPoolExecutor(jobs) as pool:
+            futures = {pool.submit(_group_in_worker, str(dump.path), g, settings): g
+                       for g in groups}
+            for future in as_completed(futures):
+                finish(future.result(), futures[future])
+    elif groups:
+        synth_all, held_all = split_dump(dump, pending, settings.n_synth, settings.n_heldout)
+        for group in groups:
+            say(f"heads {', '.join(f'{a}.{b}' for a, b in group)}")
+            finish(synthesize_group(synth_all.select(group), held_all.select(group), settings,
+                                    say), group)
+    return [r for key, r in sorted(rundir.results().items()) if key in set(heads)]
+
+
+def library_report(dump, results: list[HeadResult], settings: SynthSettings,
+                   budgets=(1, 2, 4, 8, 16, 32)) -> dict:
+    """The run's library (kept programs, deduplicated up to equivalence) and the mean held-out
+    IoU when each head takes the best of at most N library programs."""
+    from headcode.dsl.parser import parse_expr
+
+    heads = [r.key for r in results]
+    synth, heldout = split_dump(dump, heads, settings.n_synth, settings.n_heldout)
+    exprs = deduplicate([parse_expr(r.program) for r in results], synth.packed())
+    scores = score_corpus(exprs, heldout.corpus())
+    curve = constrained_curve(scores, list(budgets))
+    return {
+        "library": [show(e) for e in exprs],
+        "heads": [f"{a}.{b}" for a, b in heads],
+        "unconstrained_mean_iou": float(np.mean([r.heldout_iou for r in results])),
+        "curve": curve,
+    }
+
