@@ -14,17 +14,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from headcode.dsl import nodes as n
 
-from .enumerate import enumerate_atoms, size
+from .enumerate import QUERY_CLASSES, enumerate_atoms, size
 from .fit import fit_softmax, head_iou, segment_softmax
 from .packed import Packed
 from .scoring import ScoringCorpus, score_corpus
 
 DIST_SCALE = 10.0  # distances enter the fit divided by this, so all terms have similar scale
 START_TERMS = (n.First(), n.Self(), n.Prev(n.Num(1)))
+COMPOSE_TOP = 4  # each head's best selectors that compositions are built from
+DECAY_RATES = (0.5, 0.7, 0.85, 0.95)
+MIX_WEIGHTS = (0.2, 0.35, 0.5, 0.6, 0.65, 0.8)
 SHARED_BONUS = 1.5  # a term another head already uses costs the joint fit nothing extra
 
 
@@ -71,25 +75,66 @@ def pursue(values: torch.Tensor, start: list[int], packed: Packed, growth: tuple
     active[:, start] = True
     active[:, -1] = True
     coefs = torch.zeros(heads, n_atoms + 1)
+    best = torch.full((heads,), -1.0)
     rounds = []
     for r, more in enumerate((*growth, 0)):
         pool = torch.nonzero(active.any(0)).flatten()
         terms = torch.cat([values[pool[:-1]], distance])
         mask = active[:, pool].float()
         say(f"soft scores: round {r + 1}, {int(mask.sum(1).max())} terms at most")
-        fitted, _ = fit_softmax(terms, packed, steps=steps if r == 0 else max(steps // 2, 10),
-                                init=coefs[:, pool], mask=mask, lr=0.2 if r == 0 else 0.1)
-        coefs = torch.zeros_like(coefs)
-        coefs[:, pool] = fitted
+        fitted, iou = fit_softmax(terms, packed, steps=steps if r == 0 else max(steps // 2, 10),
+                                  init=coefs[:, pool], mask=mask, lr=0.2 if r == 0 else 0.05)
+        grown = torch.zeros_like(coefs)
+        grown[:, pool] = fitted
+        better = iou > best  # growth is kept only where it pays
+        coefs = torch.where(better[:, None], grown, coefs)
+        if rounds:
+            active = torch.where(better[:, None], active, rounds[-1][0])
+        best = torch.maximum(best, iou)
         rounds.append((active.clone(), coefs.clone()))
         if more:
-            gradient = score_gradient(fitted, terms, packed)
+            pool = torch.nonzero(active.any(0)).flatten()
+            terms = torch.cat([values[pool[:-1]], distance])
+            gradient = score_gradient(coefs[:, pool], terms, packed)
             relevance = (gradient @ values.T).abs()
             relevance[:, active[:, :-1].any(0)] *= SHARED_BONUS
             relevance[active[:, :-1]] = -1
             picks = torch.argsort(relevance, dim=1, descending=True)[:, :more]
+            active = active.clone()
             active[torch.arange(heads)[:, None], picks] = True
     return rounds
+
+
+def partners(values: torch.Tensor, best: np.ndarray, packed: Packed, k: int
+             ) -> list[list[int]]:
+    """Per head, its best selector and the `k` selectors that cover most of the attention the
+    best one misses (the residual): the parts worth composing with it."""
+    residual = (packed.attention - torch.stack(
+        [uniform_weights(values[int(b)], packed) for b in best])).clamp(min=0)
+    relevance = torch.zeros(len(best), values.shape[0])
+    for first in range(0, values.shape[0], 64):
+        chunk = torch.stack([uniform_weights(v, packed) for v in values[first:first + 64]])
+        relevance[:, first:first + 64] = residual @ chunk.T
+    relevance[torch.arange(len(best)), torch.as_tensor(best)] = -1
+    order = torch.argsort(relevance, dim=1, descending=True)[:, :k]
+    return [[int(best[h]), *order[h].tolist()] for h in range(len(best))]
+
+
+def compositions(pairs: list[tuple[n.Node, n.Node]]) -> dict[str, list[n.Node]]:
+    """Programs built from pairs of complementary selectors (the first of the first pair is
+    the head's best): decays, two-part mixtures, unions, fallbacks and query-conditioned
+    choices (the greedy composition step)."""
+    out: dict[str, list[n.Node]] = {"decay": [], "mix": [], "union": [], "fallback": [],
+                                    "choose": []}
+    if pairs:
+        out["decay"] = [n.Decay(pairs[0][0], n.Num(r)) for r in DECAY_RATES]
+    for a, b in pairs:
+        out["mix"] += [n.Mix(((n.Num(w), a), (n.Num(_round(1 - w)), b))) for w in MIX_WEIGHTS]
+        out["union"].append(n.SetOp("|", a, b))
+        out["fallback"] += [n.Fallback(a, b), n.Fallback(b, a)]
+        out["choose"] += [n.Choose(n.Feature("q", c), x, y) for c in QUERY_CLASSES
+                          for x, y in ((a, b), (b, a))]
+    return {origin: exprs for origin, exprs in out.items() if exprs}
 
 
 def _round(value: float) -> float:
@@ -128,12 +173,24 @@ def propose(packed: Packed, corpus: ScoringCorpus,
     best = simple.argmax(0)
     for h in range(heads):
         result[h].append(Candidate(atoms[best[h]].expr, float(simple[best[h], h]), "selector"))
-    decays = [n.Decay(atoms[i].expr, n.Num(r)) for i in sorted(set(best.tolist()))
-              for r in (0.5, 0.7, 0.85, 0.95)]
-    decay_scores = score_corpus(decays, corpus)
+    say("composing mixtures, unions and fallbacks")
+    first = partners(values, best, packed, COMPOSE_TOP - 1)
+    second = partners(values, np.array([f[1] for f in first]), packed, 2)
+    families = []
     for h in range(heads):
-        k = int(decay_scores[:, h].argmax())
-        result[h].append(Candidate(decays[k], float(decay_scores[k, h]), "decay"))
+        anchor, *found = first[h]
+        pairs = [(anchor, p) for p in found] + [(second[h][0], q) for q in second[h][1:]]
+        families.append(compositions([(atoms[a].expr, atoms[b].expr) for a, b in pairs
+                                      if a != b]))
+    pool = list(dict.fromkeys(e for family in families for exprs in family.values()
+                              for e in exprs))
+    scores = score_corpus(pool, corpus)
+    index = {e: i for i, e in enumerate(pool)}
+    for h, family in enumerate(families):
+        for origin, exprs in family.items():
+            rows = [index[e] for e in exprs]
+            k = rows[int(scores[rows, h].argmax())]
+            result[h].append(Candidate(pool[k], float(scores[k, h]), origin))
 
     start = [i for i, atom in enumerate(atoms) if atom.expr in START_TERMS]
     exprs = [a.expr for a in atoms]
