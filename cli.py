@@ -5,6 +5,7 @@ Every user error ends as one clear line on stderr and exit status 2, never a tra
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -14,7 +15,28 @@ import typer
 
 from headcode.dsl.errors import HeadcodeError, ProgramError, ProgramErrors
 
-app = typer.Typer(
+
+class _App(typer.Typer):
+    """A Typer app whose commands report headcode's errors as one line and exit status 2."""
+
+    def command(self, *args, **kwargs):
+        register = super().command(*args, **kwargs)
+
+        def decorator(fn):
+            @functools.wraps(fn)
+            def run(*a, **k):
+                try:
+                    return fn(*a, **k)
+                except HeadcodeError as e:
+                    _fail(f"error: {e}")
+
+            register(run)
+            return fn
+
+        return decorator
+
+
+app = _App(
     name="headcode",
     help=(
         "Explain attention heads as short programs, and prove each explanation by swapping "
@@ -579,6 +601,8 @@ def synth(
         min=1, help="Sequences kept for re-ranking and the reported IoU (the next ones).")] = 20,
     max_tokens: Annotated[int, typer.Option(min=2, help="Tokens per extracted sequence.")] = 128,
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes (heads in groups).")] = 1,
+    group_size: Annotated[int, typer.Option(
+        min=1, help="Heads searched together and saved together.")] = 8,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N (extraction).")
     ] = "auto",
     llm_backend: Annotated[str, typer.Option(
@@ -615,7 +639,7 @@ def synth(
     if dump is None and (model is None or text is None):
         _fail("give --model and --text (to extract attention), or --dump")
     settings = SynthSettings(proposers=proposers, n_synth=synth_sequences,
-                             n_heldout=heldout_sequences)
+                             n_heldout=heldout_sequences, group=group_size)
     if "llm" in proposers:
         if not llm_model:
             _fail("--proposer llm needs --llm-model (and --base-url for a local server)")
@@ -627,19 +651,21 @@ def synth(
         config = LLMConfig(backend=llm_backend, model=llm_model, base_url=base_url,
                            log_path=out / "llm-log.jsonl")
         settings.llm = LLMProposer(LLMClient(config))
-    run = RunDir(out, {
-        "model": model, "text": text, "dump": str(dump) if dump else None, "heads": heads,
-        "proposer": proposer, "synth_sequences": synth_sequences,
-        "heldout_sequences": heldout_sequences, "max_tokens": max_tokens,
-    })
     start = time.perf_counter()
     if dump is None:
         dump = out / "dump"
         if not (dump / "meta.json").exists():
+            out.mkdir(parents=True, exist_ok=True)
             _extract_for_synth(model, text, dump, synth_sequences + heldout_sequences,
                                max_tokens, device)
     attention = open_dump(dump)
     chosen = parse_heads(heads, attention.n_layers, attention.n_heads)
+    run = RunDir(out, {
+        "model": model or attention.meta.get("model"), "text": text,
+        "dump": str(dump), "heads": heads, "proposer": proposer,
+        "synth_sequences": synth_sequences, "heldout_sequences": heldout_sequences,
+        "max_tokens": max_tokens,
+    })
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -1,0 +1,223 @@
+"""Benchmark: scoring a candidate set of programs against every head of stories260K.
+
+Compares, in one run, three ways to get the soft IoU of every (program, head):
+  (a) the compiled engine, `synth.scoring.score`, streaming the memory-mapped dump;
+  (b) the emitted-Python way (how the paper's pipeline scores): the reference interpreter on
+      each sequence, then a NumPy IoU against each head; timed on a subset, extrapolated;
+  (c) dense and vectorised: per sequence, every program's dense matrix against every head by
+      torch broadcasting; the matrices are made by the engine and not timed, so (c) is its IoU
+      stage alone (a lower bound on its cost); timed on a subset of sequences, extrapolated.
+Throughput is (program x head x query row) per second. The JIT compilation of (a) is timed
+separately, against an empty Numba cache; (a)'s figure is the wall time of the whole job.
+
+    python benchmarks/scoring.py                   # 2,000 programs x 40 heads x 200 sequences
+    python benchmarks/scoring.py --dump DUMP       # a dump made by `headcode extract`
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+MODEL = SHARED / "models" / "stories260K"
+TEXT = SHARED / "data" / "tinystories" / "valid-a.txt"
+
+BOOL = ["bos", "word_start", "punct", "period", "comma", "quote", "newline", "capital", "digit"]
+UNITS = ["word", "sentence", "line"]
+WORDS = ['" the"', '" a"', '" and"', '" he"', '" she"', '" was"', '"."', '","', '" Lily"']
+
+
+def simple_selectors() -> list[str]:
+    """The one-construct selectors a synthesizer enumerates first."""
+    out = ["self", "first", "causal"]
+    out += [f"prev({k})" for k in range(1, 9)]
+    out += [f"window({a}, {b})" for a in range(0, 4) for b in (a + 1, a + 3, a + 7)]
+    out += [f"last(k.{f})" for f in BOOL] + [f"last(k.{f}, 2)" for f in BOOL[:5]]
+    out += [f"last(k.{f}, 3)" for f in BOOL[:3]]
+    out += [f"keys(k.{f})" for f in BOOL] + [f"keys(not k.{f})" for f in BOOL[:4]]
+    out += [f"keys(k.text == {w})" for w in WORDS]
+    out += [f"keys(k.text in {{{a}, {b}}})" for a, b in itertools.combinations(WORDS[:5], 2)]
+    out += [f"same({f})" for f in ["text", "word", "sentence", "line", "capital"]]
+    out += [f"same({f}) - self" for f in ["text", "word", "sentence", "line"]]
+    out += [f"start({u})" for u in UNITS]
+    out += [f"shift(same(text) - self, {k})" for k in (1, 2)]
+    out += [f"shift(last(k.{f}), 1)" for f in BOOL[:5]]
+    out += ["keys(k.word == q.word)", "keys(k.sentence == q.sentence) - self"]
+    return out
+
+
+def candidate_programs(count: int, seed: int = 0) -> list[str]:
+    """A realistic candidate set: simple selectors, decays, mixes with `first`, fallbacks,
+    if-forms and softmax forms, then random two-selector mixes up to `count`."""
+    sels = simple_selectors()
+    out = list(sels)
+    decayed = ["causal", "window(0, 7)", "same(sentence)", "same(line)", "keys(k.punct)",
+               "keys(k.word_start)"]
+    out += [f"decay({s}, {r})" for s in decayed for r in (0.3, 0.5, 0.7, 0.9)]
+    out += [f"mix({w}: first, {round(1 - w, 2)}: {s})" for s in sels for w in (0.3, 0.7)]
+    lasts = [s for s in sels if s.startswith("last")]
+    out += [f"{s} ?? {t}" for s in lasts for t in ("first", "prev(1)", "self")]
+    out += [f"softmax({c} * [k.{f}] - {r} * dist)"
+            for f in BOOL for c in (1, 3) for r in (0.1, 0.5)]
+    out += [f"softmax(4 * [first] + {c} * [k.{f}] - 0.3 * dist)" for f in BOOL[:6] for c in (1, 2)]
+    branches = [("prev(1)", "first"), ("last(k.period)", "self"), ("first", "window(1, 3)")]
+    out += [f"if q.{f} then {a} else {b}" for f in BOOL[1:6] for a, b in branches]
+    rng = random.Random(seed)
+    while len(out) < count:
+        a, b = rng.sample(sels, 2)
+        w = rng.choice((0.2, 0.5, 0.8))
+        out.append(f"mix({w}: {a}, {round(1 - w, 2)}: {b})")
+    return out[:count]
+
+
+def make_dump(path: Path, sequences: int, max_tokens: int) -> None:
+    """Extract stories260K's attention on the first paragraphs of valid-a.txt (float16)."""
+    from headcode.dsl.tokens import load_tokenizer
+    from headcode.models.corpus import load_corpus
+    from headcode.models.extract import extract
+    from headcode.models.loading import load_model
+
+    model = load_model(str(MODEL), device="cpu")
+    texts = load_corpus(TEXT, n=sequences)
+    extract(model, load_tokenizer(str(MODEL)), texts, path, max_tokens=max_tokens)
+
+
+def spread(count: int, total: int) -> np.ndarray:
+    """`count` indices spread evenly over range(total)."""
+    return np.unique(np.linspace(0, total - 1, min(count, total)).round().astype(int))
+
+
+def interpreted(programs, dump, picks, seqs) -> tuple[np.ndarray, float]:
+    """(b): per-sequence IoU (programs, heads, sequences) and the seconds it took."""
+    from headcode.dsl.interpreter import run
+
+    heads = len(dump.heads)
+    out = np.zeros((len(picks), heads, len(seqs)))
+    start = time.perf_counter()
+    for k, s in enumerate(seqs):
+        tokens = dump.tokens(int(s))
+        size = len(tokens)
+        attention = dump.attention(int(s)).reshape(heads, size, size).astype(np.float64)
+        for row, p in enumerate(picks):
+            matrix = run(programs[p], tokens.texts, tokens.ids, tokens.special)
+            for h in range(heads):
+                a = attention[h]
+                out[row, h, k] = np.minimum(matrix, a).sum() / np.maximum(matrix, a).sum()
+    return out, time.perf_counter() - start
+
+
+def dense(compiled, dump, seqs, chunk: int = 100) -> float:
+    """(c): seconds for the dense IoU of every program with every head on `seqs`."""
+    import torch
+
+    from headcode.synth import scoring
+    from headcode.synth.scoring.kernel import program_matrix
+
+    seconds = 0.0
+    for s in seqs:
+        corpus = scoring.encode_corpus([(dump.features(int(s)), dump.packed(int(s)))],
+                                       interner=compiled.interner)
+        size = int(dump.length(int(s)))
+        rows, cols = np.tril_indices(size)
+        matrices = torch.from_numpy(np.stack([
+            program_matrix(compiled.code, compiled.starts[p], compiled.starts[p + 1],
+                           compiled.reals, compiled.options, compiled.n_slots, corpus.columns,
+                           corpus.previous, 0, size)[rows, cols]
+            for p in range(len(compiled))
+        ]).astype(np.float32))
+        attention = torch.from_numpy(np.asarray(dump.packed(int(s)), dtype=np.float32))
+        start = time.perf_counter()
+        for lo in range(0, len(compiled), chunk):
+            p = matrices[lo : lo + chunk]
+            mins = torch.minimum(p[:, None, :], attention[None]).sum(-1)
+            (mins / (p.sum(-1)[:, None] + attention.sum(-1)[None] - mins)).numpy()
+        seconds += time.perf_counter() - start
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--programs", type=int, default=2000)
+    parser.add_argument("--sequences", type=int, default=200)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--dump", type=Path, help="an existing dump (default: extract one)")
+    parser.add_argument("--subset-programs", type=int, default=80, help="of (b)")
+    parser.add_argument("--subset-sequences", type=int, default=20, help="of (b)")
+    parser.add_argument("--dense-sequences", type=int, default=10, help="of (c)")
+    args = parser.parse_args()
+    # Numba reads its cache directory when imported: an empty one, so that the JIT is timed.
+    os.environ.setdefault("NUMBA_CACHE_DIR", tempfile.mkdtemp(prefix="headcode-numba-"))
+    if args.dump is None and not (MODEL.is_dir() and TEXT.is_file()):
+        raise SystemExit(f"needs {MODEL} and {TEXT} (the shared material beside the repository)")
+
+    import numba
+    import torch
+
+    from headcode.dsl.program import program_from_text
+    from headcode.models.dump import open_dump
+    from headcode.synth import scoring
+
+    dump_path = args.dump
+    if dump_path is None:
+        dump_path = Path(tempfile.mkdtemp(prefix="headcode-bench-")) / "dump"
+        start = time.perf_counter()
+        make_dump(dump_path, args.sequences, args.max_tokens)
+        print(f"extracted {args.sequences} sequences in {time.perf_counter() - start:.1f} s")
+    dump = open_dump(dump_path)
+    programs = [program_from_text(t) for t in candidate_programs(args.programs)]
+    heads = dump.heads
+    rows = int(dump.lengths.sum())
+    units = len(programs) * len(heads) * rows
+    print(f"{len(programs)} programs x {len(heads)} heads x {len(dump)} sequences of "
+          f"<= {int(dump.lengths.max())} tokens ({rows} query rows) = {units:,} units; "
+          f"{numba.get_num_threads()} threads, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}")
+
+    # (a): the JIT on a one-sequence corpus (empty cache), then the whole job.
+    start = time.perf_counter()
+    one = next(scoring.iter_dump_corpora(dump, heads, scoring.Interner(), max_bytes=1))
+    scoring.sequence_ious(programs[:1], one)
+    jit = time.perf_counter() - start
+    start, cpu = time.perf_counter(), time.process_time()
+    ious = scoring.score(programs, dump)
+    engine, engine_cpu = time.perf_counter() - start, time.process_time() - cpu
+    engine_rate = units / engine
+    print(f"(a) compiled engine: {engine:.2f} s wall ({engine_cpu:.2f} s CPU) + JIT {jit:.2f} s "
+          f"= {engine + jit:.2f} s; {engine_rate:,.0f} units/s")
+
+    # (b) on a subset of programs and sequences, checked against (a) on the same.
+    picks = spread(args.subset_programs, len(programs))
+    seqs = spread(args.subset_sequences, len(dump))
+    sub_rows = int(dump.lengths[seqs].sum())
+    slow, seconds = interpreted(programs, dump, picks, seqs)
+    slow_rate = len(picks) * len(heads) * sub_rows / seconds
+    subset = scoring.encode_corpus([(dump.features(int(s)), dump.packed(int(s))) for s in seqs])
+    fast = scoring.sequence_ious([programs[p] for p in picks], subset)
+    print(f"(b) interpreter + NumPy IoU: {slow_rate:,.0f} units/s, measured on {len(picks)} "
+          f"programs x {len(seqs)} sequences in {seconds:.1f} s; extrapolated to the whole job: "
+          f"{units / slow_rate:,.0f} s; max |(a) - (b)| per sequence: "
+          f"{np.abs(fast - slow).max():.1e}")
+
+    # (c) every program, on a subset of sequences.
+    torch.set_num_threads(numba.get_num_threads())
+    compiled = scoring.compile_programs(programs, scoring.Interner())
+    seqs = spread(args.dense_sequences, len(dump))
+    seconds = dense(compiled, dump, seqs)
+    dense_rate = len(programs) * len(heads) * int(dump.lengths[seqs].sum()) / seconds
+    print(f"(c) dense torch IoU, matrices given: {dense_rate:,.0f} units/s, measured on "
+          f"{len(programs)} programs x {len(seqs)} sequences in {seconds:.1f} s; extrapolated "
+          f"to the whole job: {units / dense_rate:,.0f} s")
+    print(f"ratios: (a)/(b) = {engine_rate / slow_rate:,.0f}x, (a)/(c) = "
+          f"{engine_rate / dense_rate:,.1f}x; mean best IoU per head {ious.max(0).mean():.3f}")
+
+
+if __name__ == "__main__":
+    main()
