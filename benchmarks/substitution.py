@@ -2,7 +2,7 @@
 
     python benchmarks/substitution.py [--model ../shared/models/stories260K] [--source uniform]
         [--fraction 0.25] [--sequences 32] [--max-tokens 128] [--batch-size 16] [--repeats 10]
-        [--threads N] [--device auto]
+        [--programs FILE] [--threads N] [--device auto]
 
 Runs the same batches (paragraphs of the TinyStories validation text, BOS + up to --max-tokens
 tokens, right-padded) through: transformers' eager attention, its sdpa attention, headcode's
@@ -11,8 +11,11 @@ attention with nothing replaced, and headcode's attention with `--fraction` of t
 pass over all batches (variants interleaved) and the ratios to eager.
 Goal: substituted <= 1.5x eager.
 
-`--source` is `uniform`, `identity`, `mean` or `module:callable`, where the callable takes
-(model, tokenizer, heads) and returns a {(layer, head): source} dict (e.g. ProgramSources).
+`--source` is `uniform`, `identity`, `mean`, `program` (small programs of the language,
+`PROGRAMS` in turn over the chosen heads, as `ProgramSource`s) or `module:callable`, where the
+callable takes (model, tokenizer, heads) and returns a {(layer, head): source} dict.
+`--programs FILE` (a synthesizer's programs.hc) instead replaces the file's best heads by
+held-out IoU, each by its own program.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from pathlib import Path
 
 import torch
 
+from headcode.dsl.program import load_file, program_from_text
 from headcode.dsl.tokens import load_tokenizer
 from headcode.models.corpus import load_corpus
 from headcode.models.loading import load_model, model_shape
 from headcode.models.perplexity import sequences
+from headcode.models.programs import ProgramSource, programs_by_iou
 from headcode.models.substitute import (
     IdentitySource,
     Substitution,
@@ -39,6 +44,15 @@ from headcode.models.substitute import (
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
+# Small hand-written programs: mixtures, fallbacks, a short soft score. Synthesized programs
+# are often much larger (softmax of 50+ terms): measure those with --programs programs.hc.
+PROGRAMS = [
+    "mix(0.5: last(k.period) ?? first, 0.5: decay(causal, 0.8))",
+    "softmax(2 * [first] + 1.5 * [keys(k.punct)] - 0.1 * dist)",
+    "shift(same(text) - self, 1) ?? first",
+    "mix(0.7: decay(same(sentence), 0.7), 0.3: first)",
+]
+
 
 def make_sources(spec: str, model, tokenizer, heads, rows):
     """{head: source} for the `--source` spec."""
@@ -48,6 +62,9 @@ def make_sources(spec: str, model, tokenizer, heads, rows):
         return {head: IdentitySource() for head in heads}
     if spec == "mean":
         return mean_ablations(model, rows, heads)
+    if spec == "program":
+        programs = [program_from_text(text) for text in PROGRAMS]
+        return {head: ProgramSource(programs[i % len(programs)]) for i, head in enumerate(heads)}
     module, _, name = spec.partition(":")
     return getattr(importlib.import_module(module), name)(model, tokenizer, heads)
 
@@ -70,6 +87,7 @@ def main() -> None:
     parser.add_argument("--model", default=str(SHARED / "models" / "stories260K"))
     parser.add_argument("--text", default=str(SHARED / "data" / "tinystories" / "valid-a.txt"))
     parser.add_argument("--source", default="uniform")
+    parser.add_argument("--programs", help="a program file: its best heads, by their programs")
     parser.add_argument("--fraction", type=float, default=0.25)
     parser.add_argument("--sequences", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=128)
@@ -92,8 +110,14 @@ def main() -> None:
 
     shape = model_shape(model)
     count = max(1, round(args.fraction * len(shape.heads)))
-    heads = sorted(random.Random(args.seed).sample(shape.heads, count))
-    replaced = Substitution(model, make_sources(args.source, model, tokenizer, heads, rows))
+    if args.programs:
+        chosen = programs_by_iou(load_file(args.programs))[:count]
+        count, args.source = len(chosen), f"programs of {args.programs}"
+        sources = {a.head: ProgramSource(a.program) for a in chosen}
+    else:
+        heads = sorted(random.Random(args.seed).sample(shape.heads, count))
+        sources = make_sources(args.source, model, tokenizer, heads, rows)
+    replaced = Substitution(model, sources)
     plain = Substitution(model)
 
     def plain_model(m):

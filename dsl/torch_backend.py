@@ -9,6 +9,7 @@ to 1e-6 in float32.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -108,6 +109,7 @@ class _Lowering:
         self.key_pos = pos[None, :]
         self.distance = pos[:, None] - self.key_pos
         self.causal = (self.distance >= 0).expand(self.b, self.n, self.n)
+        self.memo: dict = {}
 
     def _full(self, mask: torch.Tensor) -> torch.Tensor:
         return mask.expand(self.b, self.n, self.n)
@@ -123,7 +125,19 @@ class _Lowering:
             return self.f.text_id(node.value)
         return node.value
 
-    def value(self, node: n.Node):  # noqa: C901 - one case per construct reads best
+    def value(self, node: n.Node):
+        """`node` lowered, each distinct sub-expression once per lowering."""
+        key = node
+        try:
+            return self.memo[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable node
+            return self._value(node)
+        out = self.memo[key] = self._value(node)
+        return out
+
+    def _value(self, node: n.Node):  # noqa: C901 - one case per construct reads best
         v = self.value
         match node:
             case n.Feature(side=side, name=name):
@@ -158,8 +172,11 @@ class _Lowering:
                 return (self._feature("k", name) == self._feature("q", name)) & self.causal
             case n.Last(pred=pred, n=k):
                 sel = v(pred) & self.causal
+                if k is None or k.value == 1:  # the nearest key: the largest selected position
+                    nearest = (sel * (self.key_pos + 1)).amax(-1, keepdim=True) - 1
+                    return self.key_pos == nearest
                 from_right = sel.flip(-1).cumsum(-1).flip(-1)
-                return sel & (from_right == (1 if k is None else k.value))
+                return sel & (from_right == k.value)
             case n.Shift(sel=sel, n=k):
                 return self._shift(v(sel), k.value)
             case n.Start(unit=unit):
@@ -181,9 +198,14 @@ class _Lowering:
             out[..., : self.n + k] = sel[..., -k:]
         return out & self.causal
 
+    def _numbers(self, mask: torch.Tensor) -> torch.Tensor:
+        """A boolean (b, n, n) tensor as 0/1 in the working dtype (through uint8: torch's own
+        bool-to-float conversion is several times slower on CPU)."""
+        return mask.contiguous().view(torch.uint8).to(self.dtype)
+
     def _finish(self, weights: torch.Tensor, has: torch.Tensor):
-        """Normalize rows; rows with no key become one-hot on key 0 (the empty-row rule)."""
-        weights = torch.where(has[..., None], weights, torch.zeros_like(weights))
+        """Normalize rows (zero where `has` is false); rows with no key become one-hot on
+        key 0 (the empty-row rule)."""
         total = weights.sum(-1, keepdim=True)
         weights = weights / torch.where(total > 0, total, torch.ones_like(total))
         weights[..., 0] = torch.where(has, weights[..., 0], torch.ones_like(weights[..., 0]))
@@ -192,14 +214,13 @@ class _Lowering:
     def pattern(self, node: n.Node):
         match node:
             case n.Decay(sel=sel, rate=rate):
-                s = self.value(sel)
-                d = self.distance.to(self.dtype).expand(self.b, self.n, self.n)
-                inf = torch.full_like(d, float("inf"))
-                nearest = torch.where(s, d, inf).amin(-1, keepdim=True)
-                nearest = torch.where(torch.isinf(nearest), torch.zeros_like(nearest), nearest)
-                exponent = torch.where(s, d - nearest, torch.zeros_like(d))
-                w = torch.where(s, torch.pow(float(rate.value), exponent), torch.zeros_like(d))
-                return self._finish(w, s.any(-1))
+                # r ** (i - j) normalized = r ** (j_max - j): j_max, the nearest selected key
+                s = self._numbers(self.value(sel))
+                positions = self.key_pos.to(self.dtype)
+                nearest = (s * (positions + 1)).amax(-1, keepdim=True) - 1  # -1: none
+                exponent = (nearest - positions).clamp(min=0)
+                w = s * torch.exp(exponent * math.log(float(rate.value)))
+                return self._finish(w, nearest[..., 0] >= 0)
             case n.Mix(items=items):
                 total = float(sum(w.value for w, _ in items))
                 parts = [(float(w.value) / total, self.pattern(p)) for w, p in items]
@@ -219,13 +240,13 @@ class _Lowering:
                 score = torch.zeros(self.b, self.n, self.n, dtype=self.dtype, device=self.device)
                 for t in terms:
                     x = (self.distance.to(self.dtype) if t.indicator is None
-                         else (self.value(t.indicator) & self.causal).to(self.dtype))
-                    score = score + float(t.coef.value) * x
+                         else self._numbers(self.value(t.indicator)))
+                    score.add_(x, alpha=float(t.coef.value))
                 score = score.masked_fill(~self.causal, float("-inf"))
                 return torch.softmax(score, dim=-1), torch.ones(self.b, self.n, dtype=torch.bool,
                                                                 device=self.device)
-        sel = self.value(node)
-        return self._finish(sel.to(self.dtype), sel.any(-1))
+        weights = self._numbers(self.value(node))
+        return self._finish(weights, weights.amax(-1) > 0)
 
 
 _COMPARE = {
