@@ -33,19 +33,9 @@ def tiny_config(family: str, vocab_size: int = 96):
             eos_token_id=0,
             initializer_range=0.15,
         )
-    if family == "llama":
-        return LlamaConfig(
-            vocab_size=vocab_size,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=256,
-            initializer_range=0.15,
-        )
-    if family == "qwen2":
-        return Qwen2Config(
+    if family in ("llama", "qwen2"):  # the same shape: grouped-query attention, 2 kv heads
+        config = LlamaConfig if family == "llama" else Qwen2Config
+        return config(
             vocab_size=vocab_size,
             hidden_size=32,
             intermediate_size=64,

@@ -25,3 +25,12 @@ def need_shared(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"needs {path} (the shared material beside the repository)")
     return path
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a test module (the machine's two cores are shared)."""
+    from headcode.models.tiny import torch_threads
+
+    with torch_threads(1):
+        yield

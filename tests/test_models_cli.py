@@ -2,22 +2,14 @@
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import SHARED, STORIES
+from conftest import VALID_TEXT as VALID
 
 from headcode.models.dump import open_dump
-from headcode.models.tiny import torch_threads
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-STORIES = SHARED / "models" / "stories260K"
-VALID = SHARED / "data" / "tinystories" / "valid-a.txt"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(autouse=True)

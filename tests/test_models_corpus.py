@@ -1,13 +1,11 @@
 """Corpora: paragraphs of text files, JSONL fields, first-N and seeded samples, clear errors."""
 
 import json
-from pathlib import Path
 
 import pytest
+from conftest import SHARED
 
 from headcode.models.corpus import CorpusError, load_corpus, split_paragraphs
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 def test_paragraphs_are_blank_line_separated():

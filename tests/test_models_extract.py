@@ -1,27 +1,19 @@
 """Extraction: dumps equal the eager model's attention, batched or not, padding never leaks."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED, STORIES
+from conftest import VALID_TEXT as VALID
 
 from headcode.dsl.tokens import Tokens, load_tokenizer
 from headcode.models.dump import open_dump
 from headcode.models.extract import extract, packed_attention
 from headcode.models.loading import load_model
 from headcode.models.substitute import Substitution
-from headcode.models.tiny import FAMILIES, tiny_model, torch_threads
+from headcode.models.tiny import FAMILIES, tiny_model
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-STORIES = SHARED / "models" / "stories260K"
-VALID = SHARED / "data" / "tinystories" / "valid-a.txt"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_rows(lengths, vocab, seed=0):

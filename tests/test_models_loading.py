@@ -1,9 +1,8 @@
 """Loading causal LMs from local directories; shapes; devices and dtypes; clear errors."""
 
-from pathlib import Path
-
 import pytest
 import torch
+from conftest import STORIES
 
 from headcode.dsl.errors import HeadcodeError, ModelError
 from headcode.models.attention import NAME
@@ -14,16 +13,9 @@ from headcode.models.loading import (
     resolve_device,
     resolve_dtype,
 )
-from headcode.models.tiny import FAMILIES, save_tiny_model, torch_threads
+from headcode.models.tiny import FAMILIES, save_tiny_model
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-STORIES = SHARED / "models" / "stories260K"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("family", FAMILIES)

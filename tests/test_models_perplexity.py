@@ -1,27 +1,20 @@
 """Perplexity: the protocol's figure on stories260K, batching, substitution in one call."""
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import SHARED, STORIES
+from conftest import VALID_TEXT as VALID
 
 from headcode.dsl.tokens import Tokens, load_tokenizer
 from headcode.models.corpus import load_corpus
 from headcode.models.loading import load_model
 from headcode.models.perplexity import compare, perplexity, sequences
 from headcode.models.substitute import IdentitySource, UniformSource
-from headcode.models.tiny import tiny_model, torch_threads
+from headcode.models.tiny import tiny_model
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-STORIES = SHARED / "models" / "stories260K"
-VALID = SHARED / "data" / "tinystories" / "valid-a.txt"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_rows(lengths, vocab, seed=0):

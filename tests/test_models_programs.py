@@ -18,7 +18,6 @@ from headcode.models.loading import load_model, model_shape
 from headcode.models.perplexity import sequences
 from headcode.models.programs import FeatureCache, ProgramSource
 from headcode.models.substitute import RandomProgramSource, Substitution, UniformSource
-from headcode.models.tiny import torch_threads
 
 REALISTIC = "mix(0.5: last(k.period) ?? first, 0.5: decay(causal, 0.8))"
 SOFT = "softmax(2 * [first] + 1.5 * [keys(k.punct)] - 0.1 * dist)"
@@ -42,11 +41,7 @@ head 1.1 = window(0, 3)  # held-out IoU 0.39
 BY_IOU = [[0, 3], [2, 2], [2, 1], [1, 2], [3, 4], [2, 5], [1, 1], [0, 0], [4, 6], [4, 2]]
 TOL = 1e-5
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,8 @@
 """Head substitution: exactness against eager, identity, locality, GQA independence, padding."""
 
-from pathlib import Path
-
 import pytest
 import torch
+from conftest import STORIES
 
 from headcode.dsl.errors import ModelError
 from headcode.dsl.tokens import Tokens
@@ -19,17 +18,11 @@ from headcode.models.substitute import (
     mean_outputs,
     pad,
 )
-from headcode.models.tiny import FAMILIES, tiny_model, torch_threads
+from headcode.models.tiny import FAMILIES, tiny_model
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-STORIES = SHARED / "models" / "stories260K"
 TOL = 1e-5
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_rows(lengths, vocab, seed=0):

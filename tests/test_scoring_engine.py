@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED, STORIES
+from conftest import VALID_TEXT as VALID
 
 from headcode.dsl import ops
 from headcode.dsl.errors import EvaluationError
@@ -24,10 +25,6 @@ from headcode.synth.scoring import (
     score_corpus,
     sequence_ious,
 )
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-STORIES = SHARED / "models" / "stories260K"
-VALID = SHARED / "data" / "tinystories" / "valid-a.txt"
 
 PROGRAMS = [
     "prev(1)", "first", "last(k.period) ?? first", "shift(same(text) - self, 1)",
