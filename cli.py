@@ -603,6 +603,11 @@ def synth(
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes (heads in groups).")] = 1,
     group_size: Annotated[int, typer.Option(
         min=1, help="Heads searched together and saved together.")] = 8,
+    max_selectors: Annotated[int, typer.Option(
+        min=1, help="Budget: how many distinct selectors the enumeration may keep.")] = 600,
+    time_budget: Annotated[Optional[float], typer.Option(
+        min=0, help="Budget: seconds per group of heads after which the soft-score search "
+                    "starts no new round.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N (extraction).")
     ] = "auto",
     llm_backend: Annotated[str, typer.Option(
@@ -639,7 +644,8 @@ def synth(
     if dump is None and (model is None or text is None):
         _fail("give --model and --text (to extract attention), or --dump")
     settings = SynthSettings(proposers=proposers, n_synth=synth_sequences,
-                             n_heldout=heldout_sequences, group=group_size)
+                             n_heldout=heldout_sequences, group=group_size,
+                             max_selectors=max_selectors, seconds=time_budget)
     if "llm" in proposers:
         if not llm_model:
             _fail("--proposer llm needs --llm-model (and --base-url for a local server)")

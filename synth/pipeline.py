@@ -31,6 +31,8 @@ class SynthSettings:
     group: int = 8
     margin: float = 0.005  # the simplest program within this much of the best held-out IoU
     steps: int = 60
+    max_selectors: int = 600  # the enumeration's candidate budget
+    seconds: float | None = None  # time budget of each group's soft-score search
     llm_candidates: int = 8
     llm_sequences: int = 4
     llm: object | None = field(default=None, repr=False)  # an LLMProposer
@@ -70,7 +72,8 @@ def synthesize_group(synth: Sequences, heldout: Sequences, settings: SynthSettin
     corpus = synth.corpus()
     candidates: list[list[Candidate]] = [[] for _ in heads]
     if "enum" in settings.proposers:
-        candidates = propose(synth.packed(), corpus, steps=settings.steps, progress=say)
+        candidates = propose(synth.packed(), corpus, steps=settings.steps, progress=say,
+                             max_selectors=settings.max_selectors, seconds=settings.seconds)
     if "llm" in settings.proposers:
         for column, head in enumerate(heads):
             say(f"asking the LLM about head {head[0]}.{head[1]}")
@@ -125,10 +128,13 @@ def synthesize(dump, heads: list[tuple[int, int]], rundir: RunDir, settings: Syn
         advance(len(group))
 
     if jobs > 1 and len(groups) > 1:
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         say(f"{len(groups)} groups of heads on {jobs} workers")
-        with ProcessPoolExecutor(jobs) as pool:
+        # spawn, not fork: a forked child of a process whose torch or Numba thread pools have
+        # started can hang
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(_group_in_worker, str(dump.path), g, settings): g
                        for g in groups}
             for future in as_completed(futures):

@@ -11,6 +11,8 @@ All heads are handled at once; every candidate's IoU is measured exactly, after 
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -61,13 +63,15 @@ def score_gradient(coefs: torch.Tensor, terms: torch.Tensor, packed: Packed) -> 
 
 
 def pursue(values: torch.Tensor, start: list[int], packed: Packed, growth: tuple[int, ...],
-           steps: int, say: Callable[[str], None]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+           steps: int, say: Callable[[str], None], deadline: float = math.inf
+           ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Greedy term selection for soft scores, all heads at once (a matching pursuit).
 
     Every head starts from the `start` selectors and the distance; each round fits the
     coefficients, then gives every head the `growth[r]` selectors whose indicator best matches
-    where its score gradient says more weight would pay. Returns (active, coefficients) per
-    round, both (heads, selectors + 1) with the distance last.
+    where its score gradient says more weight would pay. No round starts after `deadline`
+    (a `time.monotonic()` value). Returns (active, coefficients) per round, both
+    (heads, selectors + 1) with the distance last.
     """
     heads, n_atoms = len(packed.heads), values.shape[0]
     distance = packed.distance[None] / DIST_SCALE
@@ -78,6 +82,9 @@ def pursue(values: torch.Tensor, start: list[int], packed: Packed, growth: tuple
     best = torch.full((heads,), -1.0)
     rounds = []
     for r, more in enumerate((*growth, 0)):
+        if rounds and time.monotonic() > deadline:
+            say("time budget reached: no more soft-score rounds")
+            break
         pool = torch.nonzero(active.any(0)).flatten()
         terms = torch.cat([values[pool[:-1]], distance])
         mask = active[:, pool].float()
@@ -156,15 +163,18 @@ def softmax_program(coefs: torch.Tensor, exprs: list[n.Node]) -> n.Node | None:
 
 def propose(packed: Packed, corpus: ScoringCorpus,
             growth: tuple[int, ...] = (3, 4, 8, 16, 32), steps: int = 60,
-            progress: Callable[[str], None] | None = None) -> list[list[Candidate]]:
+            progress: Callable[[str], None] | None = None, max_selectors: int = 600,
+            seconds: float | None = None) -> list[list[Candidate]]:
     """Candidates for every head: `result[h]` lists head h's, each with its synthesis IoU.
 
     `packed` and `corpus` hold the same synthesis sequences and heads: the first for fitting,
-    the second for exact scoring with the compiled engine.
+    the second for exact scoring with the compiled engine. The budget: at most
+    `max_selectors` enumerated selectors, and no new soft-score round after `seconds`.
     """
     say = progress or (lambda message: None)
+    deadline = math.inf if seconds is None else time.monotonic() + seconds
     say("enumerating selectors")
-    atoms, values = enumerate_atoms(packed)
+    atoms, values = enumerate_atoms(packed, limit=max_selectors)
     heads = len(packed.heads)
     result: list[list[Candidate]] = [[] for _ in range(heads)]
 
@@ -194,7 +204,7 @@ def propose(packed: Packed, corpus: ScoringCorpus,
 
     start = [i for i, atom in enumerate(atoms) if atom.expr in START_TERMS]
     exprs = [a.expr for a in atoms]
-    for active, coefs in pursue(values, start, packed, growth, steps, say):
+    for active, coefs in pursue(values, start, packed, growth, steps, say, deadline):
         programs = [softmax_program(coefs[h], exprs) for h in range(heads)]
         scored = [(h, p) for h, p in enumerate(programs) if p is not None]
         ious = score_corpus([p for _, p in scored], corpus)

@@ -89,6 +89,17 @@ def test_a_run_killed_at_any_moment_continues_and_loses_nothing(dump, tmp_path):
     assert len(load_file(out / "programs.hc").heads) == len(HEADS)
 
 
+def test_parallel_jobs_and_budgets(dump, tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["synth", "--dump", str(dump), "--heads", "0.0,0.1,3.2",
+                                 "--out", str(out), "--jobs", "2", "--group-size", "1",
+                                 "--max-selectors", "40", "--time-budget", "0", *SMALL])
+    assert result.exit_code == 0, result.output
+    results = [json.loads(line) for line in _lines(out / "results.jsonl")]
+    assert sorted((r["layer"], r["head"]) for r in results) == [(0, 0), (0, 1), (3, 2)]
+    assert all(r["origin"] != "softmax-67" for r in results)  # one soft-score round only
+
+
 def test_a_run_with_other_settings_is_refused(dump, tmp_path):
     out = tmp_path / "run"
     assert runner.invoke(app, ["synth", "--dump", str(dump), "--heads", "0.0", "--out",
