@@ -109,7 +109,8 @@ def test_a_run_with_other_settings_is_refused(dump, tmp_path):
     assert result.exit_code == 2 and "other settings (heads)" in result.stderr
 
 
-def test_llm_proposer_through_a_local_openai_server(dump, tmp_path, monkeypatch):
+@pytest.mark.parametrize("proposer", ["llm", "both"])
+def test_llm_proposer_through_a_local_openai_server(dump, tmp_path, monkeypatch, proposer):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("HEADCODE_API_KEY", "test-key")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -119,11 +120,17 @@ def test_llm_proposer_through_a_local_openai_server(dump, tmp_path, monkeypatch)
     with FakeServer(reply, repair, more) as server:
         result = runner.invoke(app, [
             "synth", "--dump", str(dump), "--heads", "1.3", "--out", str(tmp_path / "run"),
-            "--proposer", "llm", "--llm-model", "scripted", "--base-url", server.url, *SMALL])
+            "--proposer", proposer, "--llm-model", "scripted", "--base-url", server.url,
+            *SMALL])
         assert result.exit_code == 0, result.output
         assert len(server.requests) == 3  # the malformed `prev(` was sent back for repair
         assert "prev(" in json.dumps(server.requests[1]["body"])
     program = load_file(tmp_path / "run" / "programs.hc").heads[(1, 3)].text
+    result = json.loads(_lines(tmp_path / "run" / "results.jsonl")[0])
+    if proposer == "both":  # the enumerative candidates compete with the LLM's
+        assert result["candidates"] > 3
+        return
+    assert result["origin"] == "llm"
     assert program in {"last(k.period) ?? first", "prev(1)", "self"} or program.startswith(
         "decay(causal")
     assert "?" not in program
