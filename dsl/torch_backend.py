@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -32,6 +32,11 @@ class BatchFeatures:
     lengths: torch.Tensor
     vocabulary: dict[str, int]
     size: int
+    memo: dict = field(default_factory=dict, repr=False)  # lowered sub-expressions, shared
+
+    def forget(self) -> None:
+        """Drop the lowered sub-expressions kept for the programs run on this batch."""
+        self.memo.clear()
 
     def text_id(self, text: str) -> int:
         """The interned id of a string literal (-2 when no token of the batch has that text)."""
@@ -109,7 +114,7 @@ class _Lowering:
         self.key_pos = pos[None, :]
         self.distance = pos[:, None] - self.key_pos
         self.causal = (self.distance >= 0).expand(self.b, self.n, self.n)
-        self.memo: dict = {}
+        self.memo: dict = features.memo.setdefault(dtype, {})
 
     def _full(self, mask: torch.Tensor) -> torch.Tensor:
         return mask.expand(self.b, self.n, self.n)
@@ -212,6 +217,13 @@ class _Lowering:
         return weights, has
 
     def pattern(self, node: n.Node):
+        """`node` as (weights, has); each distinct pattern lowered once per batch."""
+        key = ("pattern", node)
+        if key not in self.memo:
+            self.memo[key] = self._pattern(node)
+        return self.memo[key]
+
+    def _pattern(self, node: n.Node):
         match node:
             case n.Decay(sel=sel, rate=rate):
                 # r ** (i - j) normalized = r ** (j_max - j): j_max, the nearest selected key

@@ -57,6 +57,8 @@ class FeatureCache:
         if entry is not None and entry[0] is batch.tokens:
             self._entries.move_to_end(key)
             return entry[1]
+        for _, older in self._entries.values():  # keep lowered programs of one batch only
+            older.forget()
         features = _features(batch.tokens, batch.n, device)
         self._entries[key] = (batch.tokens, features)
         while len(self._entries) > self.size:

@@ -108,4 +108,5 @@ def evaluate_packed(programs: Sequence[Program | n.Node], packed: Packed,
         else:
             full = indicator(expr, features).float()
         out.append(packed.pack_matrices(full))
+        features.forget()  # one program at a time: nothing to share, memory to keep
     return torch.stack(out) if out else torch.zeros(0, packed.query.shape[0])

@@ -50,3 +50,20 @@ def test_float64_and_half_precision():
 def test_holes_are_refused():
     with pytest.raises(EvaluationError, match="unfilled holes"):
         TorchProgram(program_from_text("prev(?)"))
+
+
+@given(patterns(), patterns(), st.lists(token_sequences(), min_size=1, max_size=3))
+def test_programs_sharing_a_batch_share_sub_expressions_safely(a, b, seqs):
+    """Lowered sub-expressions are kept per batch and reused by later programs: the result is
+    the same as lowering each program on its own."""
+    from headcode.dsl.torch_backend import batch_features
+
+    a, b = fill_holes(a), fill_holes(b)
+    batch = [_tokens(s) for s in seqs]
+    shared = batch_features(batch)
+    first, second = TorchProgram(a)(shared), TorchProgram(b)(shared)
+    assert shared.memo  # something was kept
+    assert torch.equal(first, TorchProgram(a).on_tokens(batch))
+    assert torch.equal(second, TorchProgram(b).on_tokens(batch))
+    shared.forget()
+    assert not shared.memo
