@@ -34,3 +34,30 @@ def one_thread():
 
     with torch_threads(1):
         yield
+
+
+def random_rows(lengths, vocab: int, seed: int = 0):
+    """Token rows of random ids (no BOS, texts `t<id>`), one per length: model inputs for tests."""
+    import torch
+
+    from headcode.dsl.tokens import Tokens
+
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for n in lengths:
+        ids = torch.randint(0, vocab, (n,), generator=gen).tolist()
+        rows.append(Tokens(ids=ids, texts=[f"t{i}" for i in ids], special=[False] * n))
+    return rows
+
+
+def run_cli(monkeypatch, capsys, *args):
+    """Run `headcode ARGS` in-process through its entry point: (exit code, stdout, stderr)."""
+    import sys
+
+    from headcode.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["headcode", *map(str, args)])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    out = capsys.readouterr()
+    return exited.value.code or 0, out.out, out.err

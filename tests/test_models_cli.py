@@ -1,11 +1,11 @@
 """The `extract` and `perplexity` commands: results, and one-line errors for bad input."""
 
 import json
-import sys
 
 import pytest
 from conftest import SHARED, STORIES
 from conftest import VALID_TEXT as VALID
+from conftest import run_cli as run
 
 from headcode.models.dump import open_dump
 
@@ -17,16 +17,6 @@ def _shared():
     if not (STORIES.is_dir() and VALID.is_file()):
         pytest.skip(f"stories260K or valid-a.txt not found under {SHARED} (../shared is absent)")
 
-
-def run(monkeypatch, capsys, *args):
-    """Run `headcode ARGS` in-process: (exit code, stdout, stderr)."""
-    from headcode.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["headcode", *map(str, args)])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    out = capsys.readouterr()
-    return exited.value.code or 0, out.out, out.err
 
 
 def test_perplexity_json(monkeypatch, capsys):

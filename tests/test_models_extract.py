@@ -5,8 +5,9 @@ import pytest
 import torch
 from conftest import SHARED, STORIES
 from conftest import VALID_TEXT as VALID
+from conftest import random_rows as make_rows
 
-from headcode.dsl.tokens import Tokens, load_tokenizer
+from headcode.dsl.tokens import load_tokenizer
 from headcode.models.dump import open_dump
 from headcode.models.extract import extract, packed_attention
 from headcode.models.loading import load_model
@@ -15,14 +16,6 @@ from headcode.models.tiny import FAMILIES, tiny_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-def make_rows(lengths, vocab, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    rows = []
-    for n in lengths:
-        ids = torch.randint(0, vocab, (n,), generator=gen).tolist()
-        rows.append(Tokens(ids=ids, texts=[f"t{i}" for i in ids], special=[False] * n))
-    return rows
 
 
 def eager_attention(eager, row):

@@ -2,11 +2,11 @@
 `perplexity --programs` command with its controls and errors."""
 
 import json
-import sys
 
 import pytest
 import torch
 from conftest import STORIES, VALID_TEXT, need_shared
+from conftest import run_cli as run
 
 from headcode.dsl.errors import ModelError
 from headcode.dsl.program import load_file, program_from_text
@@ -184,16 +184,6 @@ def test_random_control_draws_other_programs_of_the_file(heads_file):
 
 # ---------------------------------------------------------------- the command
 
-
-def run(monkeypatch, capsys, *args):
-    """Run `headcode ARGS` in-process: (exit code, stdout, stderr)."""
-    from headcode.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["headcode", *map(str, args)])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    out = capsys.readouterr()
-    return exited.value.code or 0, out.out, out.err
 
 
 def perplexity(monkeypatch, capsys, *args, sequences=20):
