@@ -58,20 +58,6 @@ def _fail(lines: list[str] | str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _paragraphs(text: str) -> list[str]:
-    """Blank-line separated paragraphs, stripped, empty ones dropped."""
-    out, current = [], []
-    for line in text.splitlines():
-        if line.strip():
-            current.append(line)
-        elif current:
-            out.append("\n".join(current).strip())
-            current = []
-    if current:
-        out.append("\n".join(current).strip())
-    return out
-
-
 # ---------------------------------------------------------------- the language
 
 
@@ -131,6 +117,7 @@ def apply(
     from headcode.dsl.interpreter import run
     from headcode.dsl.program import error_lines, load_program, read_source
     from headcode.dsl.tokens import load_tokenizer, tokenize
+    from headcode.models.corpus import split_paragraphs
 
     if (text is None) == (text_file is None):
         _fail("give exactly one of --text and --text-file")
@@ -138,7 +125,7 @@ def apply(
         prog = load_program(program, predicate_as_keys=True)
     except (ProgramError, ProgramErrors) as e:
         _fail(error_lines(e, "<program>"))
-    texts = [text] if text is not None else _paragraphs(read_source(text_file))
+    texts = [text] if text is not None else split_paragraphs(read_source(text_file))
     if not texts or not any(t.strip() for t in texts):
         _fail("the text is empty")
     tok = load_tokenizer(tokenizer)

@@ -46,23 +46,6 @@ class Packed:
     def distance(self) -> torch.Tensor:
         return (self.query - self.key).float()
 
-    def subset_heads(self, rows: Sequence[int]) -> Packed:
-        """The same sequences with only the heads at positions `rows` of `heads`."""
-        index = list(rows)
-        return Packed(self.tokens, [self.heads[i] for i in index], self.attention[index],
-                      self.query, self.key, self.row, self.seq, self.row_seq, self.lengths)
-
-    def iou(self, weights: torch.Tensor) -> torch.Tensor:
-        """Mean over sequences of soft IoU, for weights (..., entries) against every head:
-        returns (..., heads) when weights has a leading candidate axis, else (heads,)."""
-        lead = weights.shape[:-1]
-        w = weights.reshape(-1, 1, weights.shape[-1])
-        mins = torch.minimum(w, self.attention[None])  # (c, heads, entries)
-        per_seq = torch.zeros(w.shape[0], len(self.heads), self.n_seqs, dtype=mins.dtype)
-        per_seq.index_add_(2, self.seq, mins)
-        iou = per_seq / (2 * self.lengths.to(mins.dtype) - per_seq)
-        return iou.mean(-1).reshape(*lead, len(self.heads))
-
     def pack_matrices(self, full: torch.Tensor) -> torch.Tensor:
         """(..., sequences, n, n) padded matrices to (..., entries)."""
         return full[..., self.seq, self.query, self.key]

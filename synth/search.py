@@ -1,12 +1,14 @@
 """The enumerative proposer: candidate programs for every head, from enumerated selectors.
 
 For each head it proposes
-- the best enumerated selector on its own (uniform over its keys),
-- that selector decayed with a fitted rate,
-- soft-score programs `softmax(c1 * [S1] + ... + c * dist)` of growing size: the coefficients of
-  a shared pool of terms are fitted to each head's soft IoU, then the weakest terms are pruned
-  and the rest refitted, giving one candidate per size (the size penalty picks among them).
-All heads are handled at once; every candidate's IoU is measured exactly, after rounding.
+- the best enumerated selector on its own (uniform over its keys);
+- compositions of that selector with the selectors covering what it misses: decays, two-part
+  mixtures, unions, fallbacks and query-conditioned choices;
+- soft-score programs `softmax(c1 * [S1] + ... + c * dist)` of growing size, from a matching
+  pursuit: each round fits the coefficients to the head's soft IoU, then adds the selectors its
+  score gradient asks for (growth is kept only where it pays), one candidate per round.
+All heads of a group are handled at once; every candidate's IoU is measured exactly (compiled
+engine), after rounding.
 """
 
 from __future__ import annotations
