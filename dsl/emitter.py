@@ -16,7 +16,7 @@ from importlib.resources import files
 from . import nodes as n
 from .checker import RUNNABLE, Checker, Type
 from .printer import show
-from .program import LoadedFile
+from .program import LoadedFile, Program
 
 
 def runtime_source() -> str:
@@ -134,12 +134,27 @@ class _Emitter:
         raise TypeError(f"cannot emit {node!r}")
 
 
+def _reserved(runtime: str) -> set[str]:
+    """Names an emitted function may not take: the runtime's, Python's and the interface's."""
+    return (_runtime_names(runtime) | set(keyword.kwlist) | set(dir(builtins))
+            | {"PROGRAMS", "HEADS", "f", "texts", "ids", "special"})
+
+
+def emit_function(program: Program, name: str = "program", label: str | None = None) -> str:
+    """One program's function, `NAME(texts, ids=None, special=None) -> numpy.ndarray`, its
+    references inlined; it runs beside the runtime (`runtime_source()`). `label` starts its
+    docstring (default: the program's label)."""
+    em = _Emitter({}, _reserved(runtime_source()))
+    fn = em.function_name(name)
+    expr = program.closed
+    return "\n".join(_public_function(fn, label or program.label, show(expr),
+                                       em.pattern(expr))[2:]) + "\n"
+
+
 def emit(loaded: LoadedFile, source_name: str = "programs") -> str:
     """The emitted module's source text for a checked file."""
     runtime = runtime_source()
-    reserved = (_runtime_names(runtime) | set(keyword.kwlist) | set(dir(builtins))
-                | {"PROGRAMS", "HEADS", "f", "texts", "ids", "special"})
-    em = _Emitter(dict(loaded.checked.types), reserved)
+    em = _Emitter(dict(loaded.checked.types), _reserved(runtime))
     pf = loaded.checked.file
     for name in pf.definitions:  # public names first, so they keep the programs' own names
         if loaded.checked.types[name] in RUNNABLE:

@@ -9,10 +9,11 @@ comment of its assignment:
 
     head 2.5 = last(k.period) ?? first  # held-out IoU 0.432, synthesis IoU 0.430, size 12
 
-`assignments(loaded)` reads them; `ordered(..., "iou")` sorts the heads by descending held-out
-IoU (the protocol's greedy order, docs/measures.md); `choose(...)` takes the first
-round(fraction * total heads); `replacements(...)` builds the program sources or a control on
-those heads.
+`recorded(comment)` reads every figure of such a comment (held-out and synthesis IoU, size,
+origin); `assignments(loaded)` reads the held-out IoU; `ordered(..., "iou")` sorts the heads by
+descending held-out IoU (the protocol's greedy order, docs/measures.md); `choose(...)` takes the
+first round(fraction * total heads); `replacements(...)` builds the program sources or a control
+on those heads.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ from .substitute import Head, RandomProgramSource, UniformSource, mean_ablations
 
 ORDERS = ("iou", "file")
 CONTROLS = ("uniform", "mean", "random")
-_HELD_OUT = re.compile(r"held-out IoU ([0-9]+(?:\.[0-9]+)?)")
+_NUMBER = r"([0-9]+(?:\.[0-9]+)?)"
+_FIGURES = {
+    "heldout_iou": re.compile(rf"held-out IoU {_NUMBER}"),
+    "synthesis_iou": re.compile(rf"synthesis IoU {_NUMBER}"),
+    "size": re.compile(r"\bsize ([0-9]+)\b"),
+}
 
 
 class FeatureCache:
@@ -104,10 +110,41 @@ class Assignment:
     iou: float | None
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """The figures a synthesizer's comment records for a head (None where it has none)."""
+
+    heldout_iou: float | None = None
+    synthesis_iou: float | None = None
+    size: int | None = None
+    origin: str | None = None
+
+
+def recorded(comment: str | None) -> Recorded:
+    """The figures of an assignment's trailing comment, e.g.
+    `held-out IoU 0.432, synthesis IoU 0.430, size 12, fallback`: its comma-separated parts that
+    are figures, and the other parts as the origin (only when some part is a figure)."""
+    found: dict[str, float | int] = {}
+    rest: list[str] = []
+    for part in (comment or "").split(","):
+        figure = False
+        for name, pattern in _FIGURES.items():
+            match = pattern.search(part)
+            if match:
+                figure = True
+                if name not in found:
+                    value = match.group(1)
+                    found[name] = int(value) if name == "size" else float(value)
+        if not figure and part.strip():
+            rest.append(part.strip())
+    if not found:
+        return Recorded()
+    return Recorded(**found, origin=", ".join(rest) or None)
+
+
 def held_out_iou(comment: str | None) -> float | None:
     """The `held-out IoU X` figure of an assignment's trailing comment, if it has one."""
-    found = _HELD_OUT.search(comment or "")
-    return float(found.group(1)) if found else None
+    return recorded(comment).heldout_iou
 
 
 def assignments(loaded: LoadedFile) -> list[Assignment]:

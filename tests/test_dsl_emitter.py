@@ -9,7 +9,7 @@ import numpy as np
 
 from headcode.dsl.emitter import emit
 from headcode.dsl.interpreter import run
-from headcode.dsl.program import load_file
+from headcode.dsl.program import load_file, program_from_text
 
 SOURCE = """\
 # Sentence structure
@@ -48,3 +48,25 @@ def test_emitted_module_interface(tmp_path):
     assert got["heads"] == [[0, 1], [1, 3], [2, 0]]
     np.testing.assert_allclose(got["m"], run(loaded.heads[(1, 3)], texts, None, special))
     np.testing.assert_allclose(got["len"], run(loaded.programs["len"], texts))
+
+
+def test_one_program_function_runs_beside_the_runtime(tmp_path):
+    from headcode.dsl.emitter import emit_function, runtime_source
+
+    (tmp_path / "heads.hc").write_text(SOURCE)
+    loaded = load_file(tmp_path / "heads.hc")
+    program = loaded.heads[(1, 3)]  # refers to `induction`: inlined
+    source = emit_function(program, "head_1_3", "head 1.3")
+    assert source.startswith("def head_1_3(texts, ids=None, special=None):\n")
+    assert '"""head 1.3 = mix(0.7: shift(same(text) - self, 1), 0.3: first)"""' in source
+    namespace: dict = {}
+    exec(compile(runtime_source() + "\n\n" + source, "one.py", "exec"), namespace)
+    texts = ["<s>", " Lily", " ran", ".", " She", " ran", ","]
+    special = [True] + [False] * 6
+    np.testing.assert_allclose(namespace["head_1_3"](texts, None, special),
+                               run(program, texts, None, special))
+    # a head without references reads the same in a module as alone
+    (tmp_path / "one.hc").write_text("head 0.2 = last(k.period) ?? first\n")
+    alone = load_file(tmp_path / "one.hc")
+    assert emit_function(alone.heads[(0, 2)], "head_0_2", "head 0.2") in emit(alone)
+    assert emit_function(program_from_text("prev(1)")).startswith("def program(texts")
