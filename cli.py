@@ -617,13 +617,9 @@ def synth(
       headcode synth --model ../shared/models/stories260K \\
           --text ../shared/data/tinystories/valid-a.txt --heads all --out runs/stories
     """
-    import json
     import time
 
-    from headcode.models.dump import open_dump
-    from headcode.synth.pipeline import SynthSettings, library_report, synthesize
-    from headcode.synth.rundir import RunDir
-    from headcode.synth.scoring import parse_heads
+    from headcode.synth.pipeline import SynthSettings
 
     proposers = {"enum": ("enum",), "llm": ("llm",), "both": ("enum", "llm")}.get(proposer)
     if proposers is None:
@@ -645,22 +641,141 @@ def synth(
                            log_path=out / "llm-log.jsonl")
         settings.llm = LLMProposer(LLMClient(config))
     start = time.perf_counter()
+    results = _run_synth(out, model, text, dump, heads, proposer, settings, max_tokens, device,
+                         jobs)
+    held = sum(r.heldout_iou for r in results) / len(results)
+    synth_iou = sum(r.synthesis_iou for r in results) / len(results)
+    typer.echo(f"{len(results)} heads: mean held-out IoU {held:.3f}, synthesis IoU "
+               f"{synth_iou:.3f}, {time.perf_counter() - start:.0f} s; wrote {out}/programs.hc")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="The run and report directory (created; an existing "
+                                           "run is continued).")] = Path("runs/demo"),
+    model: Annotated[Optional[str], typer.Option(
+        help="Model directory or hub id (default: the bundled demo model).")] = None,
+    text: Annotated[Optional[str], typer.Option(
+        help="Text file or .jsonl of paragraphs (default: stories sampled from the model).")
+    ] = None,
+    heads: Annotated[str, typer.Option(help="Heads to explain: all, or L.H,L.H,...")] = "all",
+    synth_sequences: Annotated[int, typer.Option(
+        min=1, help="Sequences shown to the synthesizer.")] = 60,
+    heldout_sequences: Annotated[int, typer.Option(
+        min=1, help="Sequences for re-ranking and the reported IoU.")] = 20,
+    ppl_sequences: Annotated[int, typer.Option(
+        min=1, help="Further sequences for the perplexity curve.")] = 100,
+    max_tokens: Annotated[int, typer.Option(min=2, help="Tokens per extracted sequence.")] = 128,
+    seed: Annotated[int, typer.Option(help="Seed of the sampled corpus and the random control.")
+    ] = 0,
+    jobs: Annotated[int, typer.Option(min=1, help="Synthesis worker processes.")] = 1,
+    device: Annotated[str, typer.Option(help="auto (cuda when available), cpu, cuda, cuda:N.")
+    ] = "auto",
+) -> None:
+    """Explain every head of a model end to end and write a report: the command to run first.
+
+    Without options it runs offline on the bundled demo model (a small GPT-2 trained on
+    TinyStories, docs/demo-model.md) and a corpus sampled from it with a fixed seed:
+
+    \b
+      1. corpus      sample stories (or read --text): synthesis, held-out and perplexity parts
+      2. extract     record every head's attention on the synthesis and held-out parts
+      3. synthesize  enumerative search for one program per head, re-ranked on held-out text
+      4. substitute  perplexity with 0/10/25/50/100% of heads replaced, in descending held-out
+                     IoU, by their programs and by the controls (uniform, mean, random program)
+      5. report      OUT/report.html (one self-contained page), OUT/report.md, OUT/figures/
+
+    Examples:
+
+    \b
+      headcode demo --out runs/demo
+      headcode demo --model ../shared/models/stories260K \\
+          --text ../shared/data/tinystories/valid-a.txt --out runs/stories-demo
+    """
+    import time
+
+    from headcode.dsl.program import load_file
+    from headcode.dsl.tokens import load_tokenizer
+    from headcode.eval.curve import FRACTIONS, evaluations, substitution_curve, write_curve
+    from headcode.eval.report import build_report
+    from headcode.models.corpus import load_corpus
+    from headcode.models.demo import demo_model_dir, write_corpus
+    from headcode.models.loading import load_model, model_shape
+    from headcode.models.perplexity import sequences as protocol_sequences
+    from headcode.models.progress import progress_bar
+    from headcode.models.sample import sample_texts
+    from headcode.synth.pipeline import SynthSettings
+    from headcode.synth.scoring import parse_heads
+
+    start = time.perf_counter()
+    name = model or str(demo_model_dir())
+    wanted = synth_sequences + heldout_sequences + ppl_sequences
+    lm = load_model(name, device=device)
+    tok = load_tokenizer(name)
+    shape = model_shape(lm)
+    parse_heads(heads, shape.n_layers, shape.n_heads)  # a bad head fails before any work
+    out.mkdir(parents=True, exist_ok=True)
+    if text is None:
+        _say(f"[1/5] sampling {wanted} stories from {name} (seed {seed})")
+        texts = sample_texts(lm, tok, wanted, max_new_tokens=max_tokens, seed=seed)
+        text = str(write_corpus(out / "corpus.txt", texts))
+    else:
+        _say(f"[1/5] reading {text}")
+        texts = load_corpus(text, n=wanted)
+        if len(texts) <= synth_sequences + heldout_sequences:
+            _fail(f"error: {text} holds {len(texts)} paragraphs; the demo needs more than "
+                  f"{synth_sequences + heldout_sequences} (synthesis + held-out + perplexity)")
+    _say("[2/5] extracting attention, [3/5] synthesizing a program per head")
+    settings = SynthSettings(n_synth=synth_sequences, n_heldout=heldout_sequences)
+    results = _run_synth(out, name, text, None, heads, "enum", settings, max_tokens, device, jobs)
+    _say("[4/5] perplexity with heads replaced by programs and by controls")
+    rows = protocol_sequences(tok, texts[synth_sequences + heldout_sequences:])
+    loaded = load_file(out / "programs.hc")
+    total = evaluations(FRACTIONS, len(results), len(shape.heads))
+    with progress_bar(total, "perplexity", sys.stderr.isatty()) as bar:
+        curve = substitution_curve(lm, rows, loaded, seed=seed, advance=bar.advance)
+    write_curve(out / "curve.json", {"model": name, "text": text, **curve})
+    _say("[5/5] writing the report")
+    page = build_report(out)
+    held = sum(r.heldout_iou for r in results) / len(results)
+    quarter = next((p for p in curve["points"] if p["fraction"] == 0.25), None)
+    typer.echo(f"{len(results)} heads: mean held-out IoU {held:.3f}")
+    if quarter is not None:
+        increase = quarter["ppl"]["program"] / curve["baseline_ppl"] - 1
+        typer.echo(f"perplexity {curve['baseline_ppl']:.2f} -> {quarter['ppl']['program']:.2f} "
+                   f"({increase:+.1%}) with {quarter['heads']} heads (25%) replaced by programs")
+    typer.echo(f"report: {page}  ({time.perf_counter() - start:.0f} s)")
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _run_synth(out: Path, model: Optional[str], text: Optional[str], dump: Optional[Path],
+               heads: str, proposer: str, settings, max_tokens: int, device: str,
+               jobs: int) -> list:
+    """Extract (unless `dump` is given), synthesize every head, write the library report."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from headcode.models.dump import open_dump
+    from headcode.synth.pipeline import library_report, synthesize
+    from headcode.synth.rundir import RunDir
+    from headcode.synth.scoring import parse_heads
+
     if dump is None:
         dump = out / "dump"
         if not (dump / "meta.json").exists():
             out.mkdir(parents=True, exist_ok=True)
-            _extract_for_synth(model, text, dump, synth_sequences + heldout_sequences,
+            _extract_for_synth(model, text, dump, settings.n_synth + settings.n_heldout,
                                max_tokens, device)
     attention = open_dump(dump)
     chosen = parse_heads(heads, attention.n_layers, attention.n_heads)
     run = RunDir(out, {
         "model": model or attention.meta.get("model"), "text": text,
         "dump": str(dump), "heads": heads, "proposer": proposer,
-        "synth_sequences": synth_sequences, "heldout_sequences": heldout_sequences,
+        "synth_sequences": settings.n_synth, "heldout_sequences": settings.n_heldout,
         "max_tokens": max_tokens,
     })
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     with Progress(TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), transient=True,
                   disable=not sys.stderr.isatty()) as bar:
@@ -672,10 +787,146 @@ def synth(
         )
     report = library_report(attention, results, settings)
     (out / "library.json").write_text(json.dumps(report, indent=2) + "\n")
-    held = sum(r.heldout_iou for r in results) / len(results)
-    synth_iou = sum(r.synthesis_iou for r in results) / len(results)
-    typer.echo(f"{len(results)} heads: mean held-out IoU {held:.3f}, synthesis IoU "
-               f"{synth_iou:.3f}, {time.perf_counter() - start:.0f} s; wrote {out}/programs.hc")
+    return results
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+@app.command()
+def qa(
+    model: Annotated[str, typer.Option(help=_MODEL_HELP)],
+    data: Annotated[Optional[Path], typer.Option(
+        help="JSONL of items {\"prompt\": str, \"choices\": [str, ...], \"answer\": int} "
+             "(default: the bundled stories-qa.jsonl, 60 TinyStories-style items).")] = None,
+    tokenizer: Annotated[Optional[str], typer.Option(
+        help="Tokenizer directory or hub id (default: the model's).")] = None,
+    dtype: Annotated[str, typer.Option(
+        help="Model weights: float32, float16, bfloat16 or auto.")] = "float32",
+    device: Annotated[str, typer.Option(help="auto (cuda when available), cpu, cuda, cuda:N.")
+    ] = "auto",
+    batch_size: Annotated[int, typer.Option(
+        min=1, help="Prompt + choice sequences per forward pass.")] = 16,
+    programs: Annotated[Optional[Path], typer.Option(
+        help="A program file: replace some of the heads it assigns by their programs.")] = None,
+    replace: Annotated[Optional[float], typer.Option(
+        help="With --programs: replace round(FRACTION x all the model's heads) heads, halves "
+             "up (default 0.25).", metavar="FRACTION")] = None,
+    order: Annotated[str, typer.Option(
+        help="iou: descending held-out IoU, read from each assignment's comment "
+             "(`# held-out IoU 0.43`); file: file order.")] = "iou",
+    control: Annotated[Optional[str], typer.Option(
+        help="Replace the same heads by a control instead: uniform (causal), mean "
+             "(mean-ablation over the QA prompts) or random (a seeded random program of the "
+             "file).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of --control random.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Multiple-choice QA accuracy by log-likelihood, optionally with heads replaced by
+    programs or by a control (docs/qa.md).
+
+    Each choice is scored by the summed log-likelihood of its tokens given the prompt, and by
+    the per-token mean; the best choice (ties: the first) is the prediction. Prints the
+    accuracy by both. With --programs, the first --replace of all heads, taken from the file's
+    assigned heads in --order, are replaced, and the accuracy without and with them is printed
+    (--json: items, baseline_accuracy_sum, baseline_accuracy_mean, accuracy_sum,
+    accuracy_mean, replaced).
+
+    Examples:
+
+    \b
+      headcode qa --model ../shared/models/stories260K
+      headcode qa --model ../shared/models/stories260K --programs heads.hc --replace 0.25
+      headcode qa --model gpt2 --data my-items.jsonl --programs heads.hc --control mean --json
+    """
+    from headcode.dsl.tokens import load_tokenizer
+    from headcode.eval.qa import STORIES_QA, compare, load_items, prompt_rows, score
+    from headcode.models.loading import load_model, model_shape
+
+    if programs is None:
+        if replace is not None or control is not None:
+            _fail("error: --replace and --control need --programs")
+    else:
+        _check_program_options(replace, order, control)
+        loaded, assigned = _program_file(programs, order)
+    data = data or STORIES_QA
+    items = load_items(data)
+    lm = load_model(model, dtype=dtype, device=device)
+    tok = load_tokenizer(tokenizer or model)
+    if programs is None:
+        result = score(lm, tok, items, batch_size=batch_size)
+        if as_json:
+            typer.echo(json.dumps({
+                "model": model, "data": str(data), "items": len(items),
+                "accuracy_sum": result.accuracy_sum, "accuracy_mean": result.accuracy_mean,
+            }))
+        else:
+            typer.echo(f"accuracy {result.accuracy_sum:.3f} (sum), {result.accuracy_mean:.3f} "
+                       f"(mean) on {len(items)} items of {data}")
+        return
+    reference = prompt_rows(tok, items) if control == "mean" else []
+    sources, chosen = _program_sources(
+        lm, loaded, assigned, 0.25 if replace is None else replace, control, reference, seed
+    )
+    result = compare(lm, tok, items, sources, batch_size=batch_size)
+    result["replaced"] = [[layer, head] for layer, head in chosen]
+    if as_json:
+        typer.echo(json.dumps({"model": model, "data": str(data), **result}))
+        return
+    by = f"control {control}" if control else "their programs"
+    typer.echo(
+        f"accuracy {result['baseline_accuracy_sum']:.3f} -> {result['accuracy_sum']:.3f} (sum), "
+        f"{result['baseline_accuracy_mean']:.3f} -> {result['accuracy_mean']:.3f} (mean) with "
+        f"{len(chosen)} of {len(model_shape(lm).heads)} heads replaced by {by} "
+        f"({len(items)} items of {data})"
+    )
+    typer.echo("replaced: " + (" ".join(f"{la}.{h}" for la, h in chosen) or "none"))
+
+
+# ---------------------------------------------------------------- reports
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(
+        help="A run directory of `headcode synth` (or `headcode demo`).", metavar="RUN_DIR")],
+    out: Annotated[Optional[Path], typer.Option(
+        help="Where to write report.html, report.md and figures/ (default: RUN_DIR).")] = None,
+    example: Annotated[Optional[int], typer.Option(
+        min=0, help="The dump sequence the heatmaps show (default: the first held-out one).")
+    ] = None,
+) -> None:
+    """Write a report of a synthesis run and print the path of its report.html.
+
+    report.html is one self-contained page (open it offline, send it as one file): the run's
+    summary, the perplexity curve against the controls (when RUN_DIR/curve.json exists), a
+    sortable table of every head's program and IoU, and per head its program, its emitted
+    Python and its real attention beside the program's matrix. report.md holds the same in
+    Markdown, with the PNGs in figures/. Without the run's attention dump (RUN_DIR/dump, or
+    the --dump the run used) the report has no heatmaps.
+
+    Example:
+
+    \b
+      headcode report runs/stories                  # runs/stories/report.html
+      headcode report runs/stories --out /tmp/rep   # /tmp/rep/report.html
+    """
+    from contextlib import ExitStack
+
+    from headcode.eval.report import build_report
+    from headcode.models.progress import progress_bar
+
+    with ExitStack() as stack:
+        bars: list = []  # opened at the first figure, when the number of heads is known
+
+        def advance(done: int, total: int) -> None:
+            if not bars:
+                bars.append(stack.enter_context(
+                    progress_bar(total, "figures", sys.stderr.isatty())))
+            bars[0].advance(1)
+
+        page = build_report(run_dir, out, example=example, progress=advance)
+    typer.echo(str(page))
 
 
 def _extract_for_synth(model: str, text: str, out: Path, sequences: int, max_tokens: int,
