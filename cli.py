@@ -694,15 +694,11 @@ def demo(
     """
     import time
 
-    from headcode.dsl.program import load_file
     from headcode.dsl.tokens import load_tokenizer
-    from headcode.eval.curve import FRACTIONS, evaluations, substitution_curve, write_curve
     from headcode.eval.report import build_report
     from headcode.models.corpus import load_corpus
     from headcode.models.demo import demo_model_dir, write_corpus
     from headcode.models.loading import load_model, model_shape
-    from headcode.models.perplexity import sequences as protocol_sequences
-    from headcode.models.progress import progress_bar
     from headcode.models.sample import sample_texts
     from headcode.synth.pipeline import SynthSettings
     from headcode.synth.scoring import parse_heads
@@ -729,12 +725,8 @@ def demo(
     settings = SynthSettings(n_synth=synth_sequences, n_heldout=heldout_sequences)
     results = _run_synth(out, name, text, None, heads, "enum", settings, max_tokens, device, jobs)
     _say("[4/5] perplexity with heads replaced by programs and by controls")
-    rows = protocol_sequences(tok, texts[synth_sequences + heldout_sequences:])
-    loaded = load_file(out / "programs.hc")
-    total = evaluations(FRACTIONS, len(results), len(shape.heads))
-    with progress_bar(total, "perplexity", sys.stderr.isatty()) as bar:
-        curve = substitution_curve(lm, rows, loaded, seed=seed, advance=bar.advance)
-    write_curve(out / "curve.json", {"model": name, "text": text, **curve})
+    curve = _write_curve(out, lm, tok, name, text, texts[synth_sequences + heldout_sequences:],
+                         seed)
     _say("[5/5] writing the report")
     page = build_report(out)
     held = sum(r.heldout_iou for r in results) / len(results)
@@ -745,6 +737,30 @@ def demo(
         typer.echo(f"perplexity {curve['baseline_ppl']:.2f} -> {quarter['ppl']['program']:.2f} "
                    f"({increase:+.1%}) with {quarter['heads']} heads (25%) replaced by programs")
     typer.echo(f"report: {page}  ({time.perf_counter() - start:.0f} s)")
+
+
+def _write_curve(out: Path, lm, tok, name: str, text: str, texts: list[str], seed: int) -> dict:
+    """The substitution curve of OUT/programs.hc on `texts`, written to OUT/curve.json."""
+    from headcode.dsl.program import error_lines, load_file
+    from headcode.eval.curve import FRACTIONS, evaluations, substitution_curve, write_curve
+    from headcode.models.loading import model_shape
+    from headcode.models.perplexity import sequences as protocol_sequences
+    from headcode.models.programs import assignments
+    from headcode.models.progress import progress_bar
+
+    try:
+        loaded = load_file(out / "programs.hc")
+    except (ProgramError, ProgramErrors) as e:
+        _fail(error_lines(e, str(out / "programs.hc")))
+    rows = protocol_sequences(tok, texts)
+    if not rows:
+        _fail("error: no text left for the perplexity curve")
+    total = evaluations(FRACTIONS, len(assignments(loaded)), len(model_shape(lm).heads))
+    with progress_bar(total, "perplexity", sys.stderr.isatty()) as bar:
+        curve = substitution_curve(lm, rows, loaded, seed=seed, advance=bar.advance)
+    curve = {"model": name, "text": text, **curve}
+    write_curve(out / "curve.json", curve)
+    return curve
 
 
 def _say(message: str) -> None:
@@ -895,6 +911,18 @@ def report(
     example: Annotated[Optional[int], typer.Option(
         min=0, help="The dump sequence the heatmaps show (default: the first held-out one).")
     ] = None,
+    curve: Annotated[bool, typer.Option(
+        "--curve", help="First measure the perplexity curve (RUN_DIR/curve.json) with the "
+                        "run's model: 0/10/25/50/100% of heads replaced, with the controls.")
+    ] = False,
+    text: Annotated[Optional[str], typer.Option(
+        help="With --curve: the text (default: the run's, its paragraphs after those the run "
+             "used).")] = None,
+    ppl_sequences: Annotated[int, typer.Option(
+        min=1, help="With --curve: paragraphs to measure perplexity on.")] = 100,
+    seed: Annotated[int, typer.Option(help="With --curve: seed of the random control.")] = 0,
+    device: Annotated[str, typer.Option(help="With --curve: auto, cpu, cuda or cuda:N.")
+    ] = "auto",
 ) -> None:
     """Write a report of a synthesis run and print the path of its report.html.
 
@@ -910,8 +938,14 @@ def report(
     \b
       headcode report runs/stories                  # runs/stories/report.html
       headcode report runs/stories --out /tmp/rep   # /tmp/rep/report.html
+      headcode report runs/stories --curve          # measure the perplexity curve first
     """
     from contextlib import ExitStack
+
+    if curve:
+        _curve_for_run(run_dir, text, ppl_sequences, seed, device)
+    elif text is not None:
+        _fail("error: --text needs --curve")
 
     from headcode.eval.report import build_report
     from headcode.models.progress import progress_bar
@@ -927,6 +961,31 @@ def report(
 
         page = build_report(run_dir, out, example=example, progress=advance)
     typer.echo(str(page))
+
+
+def _curve_for_run(run_dir: Path, text: Optional[str], n: int, seed: int, device: str) -> None:
+    """Measure a run's substitution curve with the model and text its run.json names."""
+    from headcode.dsl.tokens import load_tokenizer
+    from headcode.models.corpus import load_corpus
+    from headcode.models.loading import load_model
+
+    try:
+        settings = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        _fail(f"error: {run_dir}: no readable run.json (is it a `headcode synth` run?)")
+    name = settings.get("model")
+    if not name:
+        _fail(f"error: {run_dir}/run.json names no model")
+    used = 0 if text is not None else (settings.get("synth_sequences", 0)
+                                       + settings.get("heldout_sequences", 0))
+    text = text or settings.get("text")
+    if not text:
+        _fail(f"error: {run_dir}/run.json names no text: give --text")
+    texts = load_corpus(text, n=used + n)[used:]
+    if not texts:
+        _fail(f"error: {text} has no paragraphs after the {used} the run used: give --text")
+    lm = load_model(name, device=device)
+    _write_curve(run_dir, lm, load_tokenizer(name), name, text, texts, seed)
 
 
 def _extract_for_synth(model: str, text: str, out: Path, sequences: int, max_tokens: int,

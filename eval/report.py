@@ -31,7 +31,7 @@ from . import figures
 
 MAX_TOKENS = 48  # heatmaps show at most this many tokens of the example sequence
 CURVE_HINT = (
-    "`headcode demo --model MODEL --text TEXT --out RUN_DIR` measures it and writes "
+    "`headcode report RUN_DIR --curve` measures it with the run's model and text and writes "
     "RUN_DIR/curve.json; `headcode perplexity --programs RUN_DIR/programs.hc --replace 0.25` "
     "measures one point"
 )

@@ -45,8 +45,19 @@ def test_demo_on_any_model_and_text(tmp_path, monkeypatch, capsys, one_thread):
                                    "--text", VALID_TEXT, "--out", out, *SMALL, "--device", "cpu")
     assert code == 0, stderr
     assert not (out / "corpus.txt").exists()
-    _check_run(out, heads=2)
+    first = _check_run(out, heads=2)
     assert "perplexity" in stdout
+
+    # `report --curve` measures the same curve again from the run's own settings
+    (out / "curve.json").unlink()
+    (out / "report.html").unlink()
+    code, stdout, stderr = run_cli(monkeypatch, capsys, "report", out, "--curve",
+                                   "--ppl-sequences", "3", "--device", "cpu")
+    assert code == 0, stderr
+    again = _check_run(out, heads=2)
+    assert again == first
+    code, _, stderr = run_cli(monkeypatch, capsys, "report", out, "--text", VALID_TEXT)
+    assert code == 2 and "--text needs --curve" in stderr
 
 
 @pytest.mark.parametrize("args, message", [
