@@ -167,7 +167,8 @@ def test_the_dump_named_in_run_json_is_used_when_the_run_has_none(tmp_path):
 def test_a_report_without_a_curve_says_how_to_get_one(tmp_path):
     run = make_run(tmp_path, curve=False)
     text = build_report(run, example=0).read_text()
-    assert "no perplexity curve (no curve.json)" in text and "<code>headcode report RUN_DIR --curve</code>" in text
+    assert "no perplexity curve (no curve.json)" in text
+    assert "<code>headcode report RUN_DIR --curve</code>" in text
     assert len(images(text)) == 4
     assert "Heatmaps: sequence 0 of the dump, all 14 tokens" in text
     assert not (run / "figures" / "curve.png").exists()

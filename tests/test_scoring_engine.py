@@ -111,6 +111,21 @@ def test_dense_attention_and_tokens_are_accepted():
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("heads", [1, 16, 17, 33, 48, 57, 70])
+def test_any_number_of_heads(heads):
+    t = tokens(3, 13)
+    a = attention(heads, 1, heads, 13)[0]
+    corpus = encode_corpus([(t, a)])
+    assert corpus.n_heads == heads
+    texts = ["prev(1)", "causal", "mix(0.3: first, 0.7: keys(k.punct))", "decay(causal, 0.6)"]
+    got = score_corpus([program_from_text(x) for x in texts], corpus)
+    for p, text in enumerate(texts):
+        matrix = run(program_from_text(text), t.texts, t.ids, t.special)
+        expected = [np.minimum(matrix, a[h]).sum() / np.maximum(matrix, a[h]).sum()
+                    for h in range(heads)]
+        np.testing.assert_allclose(got[p], expected, atol=1e-6, rtol=0)
+
+
 def test_string_literals_unknown_to_the_corpus_match_nothing():
     t = tokens(0, 10)
     corpus = encode_corpus([(t, attention(2, 1, 1, 10)[0])])
