@@ -704,13 +704,13 @@ def demo(
     from headcode.synth.scoring import parse_heads
 
     start = time.perf_counter()
+    _make_dir(out)
     name = model or str(demo_model_dir())
     wanted = synth_sequences + heldout_sequences + ppl_sequences
     lm = load_model(name, device=device)
     tok = load_tokenizer(name)
     shape = model_shape(lm)
     parse_heads(heads, shape.n_layers, shape.n_heads)  # a bad head fails before any work
-    out.mkdir(parents=True, exist_ok=True)
     if text is None:
         _say(f"[1/5] sampling {wanted} stories from {name} (seed {seed})")
         texts = sample_texts(lm, tok, wanted, max_new_tokens=max_tokens, seed=seed)
@@ -763,6 +763,16 @@ def _write_curve(out: Path, lm, tok, name: str, text: str, texts: list[str], see
     return curve
 
 
+def _make_dir(path: Path) -> None:
+    """Create a directory (and its parents), or fail with one line."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        _fail(f"error: {path} exists and is not a directory")
+    except OSError as e:
+        _fail(f"error: cannot create {path}: {e.strerror or e}")
+
+
 def _say(message: str) -> None:
     typer.echo(message, err=True)
 
@@ -781,7 +791,7 @@ def _run_synth(out: Path, model: Optional[str], text: Optional[str], dump: Optio
     if dump is None:
         dump = out / "dump"
         if not (dump / "meta.json").exists():
-            out.mkdir(parents=True, exist_ok=True)
+            _make_dir(out)
             _extract_for_synth(model, text, dump, settings.n_synth + settings.n_heldout,
                                max_tokens, device)
     attention = open_dump(dump)

@@ -71,6 +71,14 @@ def test_demo_errors_are_one_line(tmp_path, monkeypatch, capsys, args, message):
     assert message in stderr and "Traceback" not in stderr
 
 
+def test_demo_refuses_a_file_as_its_directory(tmp_path, monkeypatch, capsys):
+    target = tmp_path / "taken"
+    target.write_text("not a directory")
+    code, _, stderr = run_cli(monkeypatch, capsys, "demo", "--out", target, *SMALL)
+    assert code == 2 and "exists and is not a directory" in stderr
+    assert target.read_text() == "not a directory"
+
+
 def test_demo_needs_enough_paragraphs(tmp_path, monkeypatch, capsys):
     need_shared(STORIES)
     text = tmp_path / "short.txt"
