@@ -222,6 +222,20 @@ def grammar() -> None:
 # ---------------------------------------------------------------- models
 
 _MODEL_HELP = "A causal LM: a local directory (never touches the network) or a Hugging Face hub id."
+
+# Options that several commands take, declared once.
+_Tokenizer = Annotated[Optional[str], typer.Option(
+    help="Tokenizer directory or hub id (default: the model's).")]
+_Dtype = Annotated[str, typer.Option(help="Model weights: float32, float16, bfloat16 or auto.")]
+_Device = Annotated[str, typer.Option(help="auto (cuda when available), cpu, cuda, cuda:N.")]
+_Programs = Annotated[Optional[Path], typer.Option(
+    help="A program file: replace some of the heads it assigns by their programs.")]
+_Replace = Annotated[Optional[float], typer.Option(
+    help="With --programs: replace round(FRACTION x all the model's heads) heads, halves "
+         "up (default 0.25).", metavar="FRACTION")]
+_Order = Annotated[str, typer.Option(
+    help="iou: descending held-out IoU, read from each assignment's comment "
+         "(`# held-out IoU 0.43`); file: file order.")]
 _TEXT_HELP = (
     "The corpus: a text file (blank-line separated paragraphs, one sequence each), a .jsonl "
     "file (see --jsonl-field), or a Hugging Face dataset name (needs the `datasets` package)."
@@ -242,14 +256,11 @@ def extract(
     shuffle: Annotated[bool, typer.Option(
         help="A random sample of paragraphs (see --seed) instead of the first ones.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of --shuffle.")] = 0,
-    tokenizer: Annotated[Optional[str], typer.Option(
-        help="Tokenizer directory or hub id (default: the model's).")] = None,
-    dtype: Annotated[str, typer.Option(
-        help="Model weights: float32, float16, bfloat16 or auto.")] = "float32",
+    tokenizer: _Tokenizer = None,
+    dtype: _Dtype = "float32",
     dump_dtype: Annotated[str, typer.Option(
         help="Stored attention: float16 (half the size) or float32.")] = "float16",
-    device: Annotated[str, typer.Option(help="auto (cuda when available), cpu, cuda, cuda:N.")
-    ] = "auto",
+    device: _Device = "auto",
     batch_size: Annotated[int, typer.Option(min=1, help="Sequences per forward pass.")] = 16,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing dump at --out.")] = False,
 ) -> None:
@@ -308,21 +319,13 @@ def perplexity(
     jsonl_field: Annotated[str, typer.Option(
         "--jsonl-field", "--text-field", help="The text field of .jsonl lines or dataset rows.")
     ] = "text",
-    tokenizer: Annotated[Optional[str], typer.Option(
-        help="Tokenizer directory or hub id (default: the model's).")] = None,
-    dtype: Annotated[str, typer.Option(
-        help="Model weights: float32, float16, bfloat16 or auto.")] = "float32",
-    device: Annotated[str, typer.Option(help="auto (cuda when available), cpu, cuda, cuda:N.")
-    ] = "auto",
+    tokenizer: _Tokenizer = None,
+    dtype: _Dtype = "float32",
+    device: _Device = "auto",
     batch_size: Annotated[int, typer.Option(min=1, help="Sequences per forward pass.")] = 16,
-    programs: Annotated[Optional[Path], typer.Option(
-        help="A program file: replace some of the heads it assigns by their programs.")] = None,
-    replace: Annotated[Optional[float], typer.Option(
-        help="With --programs: replace round(FRACTION x all the model's heads) heads, halves "
-             "up (default 0.25).", metavar="FRACTION")] = None,
-    order: Annotated[str, typer.Option(
-        help="iou: descending held-out IoU, read from each assignment's comment "
-             "(`# held-out IoU 0.43`); file: file order.")] = "iou",
+    programs: _Programs = None,
+    replace: _Replace = None,
+    order: _Order = "iou",
     control: Annotated[Optional[str], typer.Option(
         help="Replace the same heads by a control instead: uniform (causal), mean "
              "(mean-ablation) or random (a seeded random program of the file).")] = None,
@@ -669,8 +672,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the sampled corpus and the random control.")
     ] = 0,
     jobs: Annotated[int, typer.Option(min=1, help="Synthesis worker processes.")] = 1,
-    device: Annotated[str, typer.Option(help="auto (cuda when available), cpu, cuda, cuda:N.")
-    ] = "auto",
+    device: _Device = "auto",
 ) -> None:
     """Explain every head of a model end to end and write a report: the command to run first.
 
@@ -825,22 +827,14 @@ def qa(
     data: Annotated[Optional[Path], typer.Option(
         help="JSONL of items {\"prompt\": str, \"choices\": [str, ...], \"answer\": int} "
              "(default: the bundled stories-qa.jsonl, 60 TinyStories-style items).")] = None,
-    tokenizer: Annotated[Optional[str], typer.Option(
-        help="Tokenizer directory or hub id (default: the model's).")] = None,
-    dtype: Annotated[str, typer.Option(
-        help="Model weights: float32, float16, bfloat16 or auto.")] = "float32",
-    device: Annotated[str, typer.Option(help="auto (cuda when available), cpu, cuda, cuda:N.")
-    ] = "auto",
+    tokenizer: _Tokenizer = None,
+    dtype: _Dtype = "float32",
+    device: _Device = "auto",
     batch_size: Annotated[int, typer.Option(
         min=1, help="Prompt + choice sequences per forward pass.")] = 16,
-    programs: Annotated[Optional[Path], typer.Option(
-        help="A program file: replace some of the heads it assigns by their programs.")] = None,
-    replace: Annotated[Optional[float], typer.Option(
-        help="With --programs: replace round(FRACTION x all the model's heads) heads, halves "
-             "up (default 0.25).", metavar="FRACTION")] = None,
-    order: Annotated[str, typer.Option(
-        help="iou: descending held-out IoU, read from each assignment's comment "
-             "(`# held-out IoU 0.43`); file: file order.")] = "iou",
+    programs: _Programs = None,
+    replace: _Replace = None,
+    order: _Order = "iou",
     control: Annotated[Optional[str], typer.Option(
         help="Replace the same heads by a control instead: uniform (causal), mean "
              "(mean-ablation over the QA prompts) or random (a seeded random program of the "
