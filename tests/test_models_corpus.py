@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import SHARED
 
-from headcode.models.corpus import CorpusError, load_corpus, split_paragraphs
+from headcode.models.corpus import CorpusError, load_corpus, read_dataset, split_paragraphs
 
 
 def test_paragraphs_are_blank_line_separated():
@@ -52,14 +52,24 @@ def test_errors(tmp_path):
         load_corpus(tmp_path / "bin.txt")
 
 
-def test_dataset_names_need_the_datasets_package():
+def test_dataset_names_need_the_datasets_package(tmp_path):
+    """Without `datasets`: a clear error. With it (CI installs it through the lm-eval extra):
+    a local dataset folder read through `datasets.load_dataset`, as a hub dataset would be."""
     try:
         import datasets  # noqa: F401
     except ImportError:
         with pytest.raises(CorpusError, match="datasets"):
             load_corpus("some-user/some-dataset")
-    else:
-        pytest.skip("datasets is installed; the hub is not reachable from tests")
+        return
+    folder = tmp_path / "stories"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text(
+        '{"text": "One day, Tom ran."}\n{"text": " "}\n{"text": "The end."}\n')
+    assert read_dataset(str(folder)) == ["One day, Tom ran.", "The end."]
+    with pytest.raises(CorpusError, match="no field 'story'"):
+        read_dataset(str(folder), text_field="story")
+    with pytest.raises(CorpusError, match="cannot load dataset"):
+        read_dataset(str(tmp_path / "missing"))
 
 
 def test_tinystories_valid_a():
