@@ -359,7 +359,7 @@ def perplexity(
     """
     from headcode.dsl.tokens import load_tokenizer
     from headcode.models.corpus import load_corpus
-    from headcode.models.loading import load_model
+    from headcode.models.loading import load_model, position_limit
     from headcode.models.perplexity import perplexity as run_perplexity
     from headcode.models.perplexity import sequences as protocol_sequences
 
@@ -372,12 +372,13 @@ def perplexity(
     texts = load_corpus(text, n=sequences, text_field=jsonl_field)
     lm = load_model(model, dtype=dtype, device=device)
     tok = load_tokenizer(tokenizer or model)
-    rows = protocol_sequences(tok, texts, max_tokens)
+    limit = position_limit(lm)
+    rows = protocol_sequences(tok, texts, max_tokens, limit)
     if programs is not None:
         if control == "mean":
             reference_texts = load_corpus(
                 reference or text, n=reference_sequences, text_field=jsonl_field)
-            reference_rows = protocol_sequences(tok, reference_texts, max_tokens)
+            reference_rows = protocol_sequences(tok, reference_texts, max_tokens, limit)
         else:
             reference_rows = []
         sources, chosen = _program_sources(
@@ -745,7 +746,7 @@ def _write_curve(out: Path, lm, tok, name: str, text: str, texts: list[str], see
     """The substitution curve of OUT/programs.hc on `texts`, written to OUT/curve.json."""
     from headcode.dsl.program import error_lines, load_file
     from headcode.eval.curve import FRACTIONS, evaluations, substitution_curve, write_curve
-    from headcode.models.loading import model_shape
+    from headcode.models.loading import model_shape, position_limit
     from headcode.models.perplexity import sequences as protocol_sequences
     from headcode.models.programs import assignments
     from headcode.models.progress import progress_bar
@@ -754,7 +755,7 @@ def _write_curve(out: Path, lm, tok, name: str, text: str, texts: list[str], see
         loaded = load_file(out / "programs.hc")
     except (ProgramError, ProgramErrors) as e:
         _fail(error_lines(e, str(out / "programs.hc")))
-    rows = protocol_sequences(tok, texts)
+    rows = protocol_sequences(tok, texts, limit=position_limit(lm))
     if not rows:
         _fail("error: no text left for the perplexity curve")
     total = evaluations(FRACTIONS, len(assignments(loaded)), len(model_shape(lm).heads))

@@ -127,11 +127,13 @@ class HeadcodeLM(HFLM):
 
     def _reference(self, reference: str | None, n: int) -> list:
         from ..models.corpus import load_corpus
+        from ..models.loading import position_limit
         from ..models.perplexity import sequences
 
         if reference is None:
             raise ModelError("control=mean needs reference=FILE (a text or .jsonl corpus)")
-        return sequences(self.tokenizer, load_corpus(str(reference), n=n))
+        texts = load_corpus(str(reference), n=n)
+        return sequences(self.tokenizer, texts, limit=position_limit(self.model))
 
     def _model_call(self, inps: torch.Tensor, attn_mask=None, labels=None) -> torch.Tensor:
         """Logits of right-padded rows (lm_eval's loglikelihood batches), heads replaced."""

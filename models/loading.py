@@ -141,6 +141,18 @@ def model_shape(model) -> Shape:
     )
 
 
+def position_limit(model) -> int | None:
+    """How many positions a model with learned position embeddings can read (GPT-2: its
+    `n_positions`); None for rotary and other schemes that have no table to run past."""
+    for name, module in model.named_modules():
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf in ("wpe", "embed_positions", "position_embeddings") and isinstance(
+            module, torch.nn.Embedding
+        ):
+            return int(module.num_embeddings)
+    return None
+
+
 def attention_modules(model) -> dict[int, torch.nn.Module]:
     """The self-attention module of every layer, keyed by layer index."""
     found = {}

@@ -37,8 +37,11 @@ class Perplexity:
         return math.exp(self.mean_nll)
 
 
-def sequences(tokenizer, texts: Sequence[str], max_tokens: int = MAX_TOKENS) -> list[Tokens]:
-    """Each non-blank text tokenized: leading special tokens (BOS) + at most `max_tokens`."""
+def sequences(tokenizer, texts: Sequence[str], max_tokens: int = MAX_TOKENS,
+              limit: int | None = None) -> list[Tokens]:
+    """Each non-blank text tokenized: leading special tokens (BOS) + at most `max_tokens`, and
+    at most `limit` tokens in all (the positions of a model with learned position embeddings,
+    `loading.position_limit`)."""
     special = set(tokenizer.all_special_ids)
     rows = []
     for text in texts:
@@ -48,7 +51,8 @@ def sequences(tokenizer, texts: Sequence[str], max_tokens: int = MAX_TOKENS) -> 
         lead = 0
         while lead < len(ids) and ids[lead] in special:
             lead += 1
-        rows.append(tokens_from_ids(tokenizer, ids[: lead + max_tokens]))
+        keep = lead + max_tokens if limit is None else min(lead + max_tokens, limit)
+        rows.append(tokens_from_ids(tokenizer, ids[:keep]))
     return rows
 
 

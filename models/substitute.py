@@ -25,7 +25,7 @@ import torch
 from ..dsl.errors import ModelError
 from ..dsl.tokens import Tokens
 from .attention import Batch, Pass, install, running
-from .loading import attention_modules, model_shape
+from .loading import attention_modules, model_shape, position_limit
 
 Head = tuple[int, int]
 
@@ -123,6 +123,7 @@ class Substitution:
                 raise ModelError(f"head {layer}.{head}: {source!r} is not a source")
             by_layer.setdefault(int(layer), {})[int(head)] = source
         self.state = Pass(config=_attention_config(model), replace=by_layer)
+        self.limit = position_limit(model)
 
     @property
     def device(self) -> torch.device:
@@ -142,6 +143,11 @@ class Substitution:
     def forward(self, rows: Sequence[Tokens], pad_id: int = 0, **kwargs):
         """The model's output on the right-padded rows, heads replaced (kwargs go to the model)."""
         ids, mask, lengths = pad(rows, self.device, pad_id)
+        if self.limit is not None and ids.shape[1] > self.limit:
+            raise ModelError(
+                f"a sequence of {ids.shape[1]} tokens is longer than the {self.limit} positions "
+                "the model has: give fewer tokens (--max-tokens)"
+            )
         with self.active(rows, lengths, ids.shape[1]):
             return self.model(input_ids=ids, attention_mask=mask, use_cache=False, **kwargs)
 

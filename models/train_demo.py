@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     from .perplexity import perplexity, sequences
 
     reloaded = load_model(args.out, device="cpu")
-    rows = sequences(load_tokenizer(str(args.out)), held_out)
+    rows = sequences(load_tokenizer(str(args.out)), held_out, limit=args.context)
     held_ppl = perplexity(reloaded, rows)
     record = {
         "command": "python -m headcode.models.train_demo " + " ".join(argv or sys.argv[1:]),

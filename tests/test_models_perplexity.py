@@ -71,3 +71,23 @@ def test_stories260k_perplexity_is_5_40():
     result = perplexity(model, rows, batch_size=16)
     assert len(rows) == 3226
     assert round(result.ppl, 2) == 5.40
+
+
+def test_sequences_stop_at_a_model_s_learned_positions(one_thread):
+    """The bundled GPT-2 reads 512 positions: BOS + 512 tokens would run past its table."""
+    from headcode.dsl.errors import ModelError
+    from headcode.models.demo import demo_model_dir
+    from headcode.models.loading import position_limit
+
+    path = demo_model_dir()
+    model, tok = load_model(path, device="cpu"), load_tokenizer(str(path))
+    assert position_limit(model) == 512
+    assert position_limit(tiny_model("llama")) is None  # rotary: no table to run past
+    long_text = " ".join(["Tom saw a big red ball and ran to it."] * 80)
+    (unlimited,) = sequences(tok, [long_text])
+    (limited,) = sequences(tok, [long_text], limit=512)
+    assert len(unlimited) == 513 and len(limited) == 512
+    assert limited.ids == unlimited.ids[:512]
+    with pytest.raises(ModelError, match="longer than the 512 positions"):
+        perplexity(model, [unlimited])
+    assert math.isfinite(perplexity(model, [limited]).ppl)
