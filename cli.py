@@ -419,30 +419,23 @@ def _program_file(path: Path, order: str) -> tuple:
         loaded = load_file(path)
     except (ProgramError, ProgramErrors) as e:
         _fail(error_lines(e, str(path)))
-    items = plan.assignments(loaded)
-    if not items:
-        _fail(f"error: {path}: the file assigns no head (`head L.H = program`)")
-    return loaded, plan.ordered(items, order)
+    return loaded, plan.head_assignments(loaded, order)
 
 
 def _program_sources(lm, loaded, items: list, fraction: float, control: Optional[str],
                      reference_rows: list, seed: int) -> tuple[dict, list]:
     """{head: source} for the first heads of `items` to replace, and those heads in order."""
-    from headcode.models import programs as plan
     from headcode.models.loading import model_shape
+    from headcode.models.programs import substitution_plan
 
-    shape = model_shape(lm)
-    plan.check_heads(items, shape, loaded.path)
-    chosen, wanted = plan.choose(items, fraction, len(shape.heads))
+    sources, chosen, wanted = substitution_plan(lm, loaded, items, fraction, control,
+                                                reference=reference_rows, seed=seed)
     if wanted > len(items):
         typer.echo(
-            f"note: {wanted} of {len(shape.heads)} heads requested but {loaded.path} assigns "
-            f"{len(items)}: replacing all {len(items)}", err=True,
+            f"note: {wanted} of {len(model_shape(lm).heads)} heads requested but {loaded.path} "
+            f"assigns {len(items)}: replacing all {len(items)}", err=True,
         )
-    sources = plan.replacements(
-        chosen, plan.library(loaded), control, model=lm, reference=reference_rows, seed=seed
-    )
-    return sources, [a.head for a in chosen]
+    return sources, chosen
 
 
 def _echo_comparison(lm, rows: list, sources: dict, chosen: list, control: Optional[str],
@@ -971,13 +964,13 @@ def report(
 def _curve_for_run(run_dir: Path, text: Optional[str], n: int, seed: int, device: str) -> None:
     """Measure a run's substitution curve with the model and text its run.json names."""
     from headcode.dsl.tokens import load_tokenizer
+    from headcode.eval.report import read_settings
     from headcode.models.corpus import load_corpus
     from headcode.models.loading import load_model
 
-    try:
-        settings = json.loads((run_dir / "run.json").read_text())
-    except (OSError, ValueError):
-        _fail(f"error: {run_dir}: no readable run.json (is it a `headcode synth` run?)")
+    settings = read_settings(run_dir)
+    if not settings:
+        _fail(f"error: {run_dir}: no run.json (is it a `headcode synth` run?)")
     name = settings.get("model")
     if not name:
         _fail(f"error: {run_dir}/run.json names no model")

@@ -15,7 +15,6 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..dsl.errors import ModelError
 from ..dsl.program import LoadedFile, write_atomic
 from ..dsl.tokens import Tokens
 from ..models import programs as plan
@@ -43,9 +42,7 @@ def substitution_curve(
     Mean-ablation averages over `reference` (default: `rows`). `advance(1)` is called after
     each perplexity evaluation (1 + fractions above 0 x sources).
     """
-    items = plan.programs_by_iou(loaded)
-    if not items:
-        raise ModelError(f"{loaded.path}: the file assigns no head (`head L.H = program`)")
+    items = plan.head_assignments(loaded)
     shape = model_shape(model)
     plan.check_heads(items, shape, str(loaded.path))
     library = plan.library(loaded)

@@ -44,7 +44,7 @@ except ImportError as e:  # pragma: no cover - exercised by a test that hides lm
 
 from ..dsl.tokens import load_tokenizer, tokens_from_ids
 from ..models import programs as plan
-from ..models.loading import load_model, model_shape
+from ..models.loading import load_model
 from ..models.substitute import Head, Substitution
 
 
@@ -66,16 +66,10 @@ def program_sources(
         loaded = load_file(Path(path))
     except (ProgramError, ProgramErrors) as e:
         raise ModelError("; ".join(error_lines(e, str(path)))) from None
-    items = plan.ordered(plan.assignments(loaded), order)
-    if not items:
-        raise ModelError(f"{path}: the file assigns no head (`head L.H = program`)")
-    shape = model_shape(model)
-    plan.check_heads(items, shape, str(path))
-    chosen, _ = plan.choose(items, float(replace), len(shape.heads))
-    sources = plan.replacements(
-        chosen, plan.library(loaded), control, model=model, reference=reference or [], seed=seed
-    )
-    return sources, [a.head for a in chosen]
+    items = plan.head_assignments(loaded, order)
+    sources, chosen, _ = plan.substitution_plan(model, loaded, items, float(replace), control,
+                                                reference=reference or [], seed=seed)
+    return sources, chosen
 
 
 def _device(device: str | None) -> str:

@@ -32,7 +32,7 @@ from ..dsl.program import LoadedFile, Program
 from ..dsl.tokens import Tokens
 from ..dsl.torch_backend import BatchFeatures, TorchProgram, batch_features
 from .attention import Batch
-from .loading import Shape
+from .loading import Shape, model_shape
 from .substitute import Head, RandomProgramSource, UniformSource, mean_ablations
 
 ORDERS = ("iou", "file")
@@ -175,6 +175,35 @@ def ordered(items: Sequence[Assignment], order: str = "iou") -> list[Assignment]
 def programs_by_iou(loaded: LoadedFile) -> list[Assignment]:
     """The file's head assignments by descending held-out IoU."""
     return ordered(assignments(loaded), "iou")
+
+
+def head_assignments(loaded: LoadedFile, order: str = "iou") -> list[Assignment]:
+    """The file's head assignments in replacement `order`; a one-line error if it has none."""
+    items = assignments(loaded)
+    if not items:
+        raise ModelError(f"{loaded.path}: the file assigns no head (`head L.H = program`)")
+    return ordered(items, order)
+
+
+def substitution_plan(
+    model,
+    loaded: LoadedFile,
+    items: Sequence[Assignment],
+    fraction: float,
+    control: str | None = None,
+    *,
+    reference: Sequence[Tokens] = (),
+    seed: int = 0,
+) -> tuple[dict[Head, object], list[Head], int]:
+    """For the first round(fraction x all the model's heads) of `items` (in their order): their
+    {head: source} (programs, or `control`), those heads in order, and how many were asked for
+    (more than `len(items)` when the file assigns fewer heads)."""
+    shape = model_shape(model)
+    check_heads(items, shape, str(loaded.path))
+    chosen, wanted = choose(items, fraction, len(shape.heads))
+    sources = replacements(chosen, library(loaded), control, model=model, reference=reference,
+                           seed=seed)
+    return sources, [a.head for a in chosen], wanted
 
 
 def _name(head: Head) -> str:
