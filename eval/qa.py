@@ -24,7 +24,7 @@ import torch
 
 from ..dsl.errors import ModelError
 from ..dsl.tokens import Tokens, tokens_from_ids
-from ..models.substitute import Head, Substitution
+from ..models.substitute import Head, Substitution, pad
 
 DATA = Path(__file__).resolve().parent / "data"
 STORIES_QA = DATA / "stories-qa.jsonl"
@@ -173,11 +173,10 @@ def prompt_rows(tokenizer, items: Sequence[Item]) -> list[Tokens]:
 def _row_scores(sub: Substitution, rows: Sequence[Tokens], starts: Sequence[int]) -> list[float]:
     """Summed log-likelihood of tokens starts[b]: of each row (right-padded in one pass)."""
     logits = sub.logits(rows)
+    ids, _, _ = pad(rows, logits.device)
     n = logits.shape[1]
-    ids = torch.zeros(len(rows), n, dtype=torch.long, device=logits.device)
     scored = torch.zeros(len(rows), n, dtype=torch.bool, device=logits.device)
     for b, (row, start) in enumerate(zip(rows, starts)):
-        ids[b, : len(row)] = torch.as_tensor(row.ids, device=logits.device)
         scored[b, start : len(row)] = True
     target = scored[:, 1:]
     picked = logits[:, :-1][target].float().log_softmax(dim=-1)

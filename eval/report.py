@@ -327,6 +327,20 @@ def curve_sources(curve: dict) -> list[str]:
     return first + sorted(seen - set(first))
 
 
+def curve_intro(curve: dict) -> str:
+    """The sentence above the curve: what it shows, on how much text."""
+    parts = []
+    if curve.get("baseline_ppl") is not None:
+        parts.append(f"model perplexity {curve['baseline_ppl']:.2f}")
+    if curve.get("sequences") is not None:
+        parts.append(f"{curve['sequences']} sequences")
+    if curve.get("tokens") is not None:
+        parts.append(f"{curve['tokens']} tokens")
+    scope = f" ({', '.join(parts)})" if parts else ""
+    return ("Perplexity as more heads (best held-out IoU first) are replaced by their programs, "
+            f"and the same heads by the controls{scope}.")
+
+
 def curve_rows(curve: dict) -> list[list[str]]:
     """The curve as table rows: fraction, heads, then one perplexity per source."""
     sources = curve_sources(curve)
@@ -468,9 +482,7 @@ def _html_curve(report: Report) -> list[str]:
     if report.curve is None:
         return out + [f"<p class=note>{_code_html(no_curve())}</p>"]
     curve = report.curve
-    out.append("<p>Perplexity as more heads (best held-out IoU first) are replaced by their "
-               "programs, and the same heads by the controls"
-               + _e(_curve_scope(curve)) + ".</p>")
+    out.append(f"<p>{_e(curve_intro(curve))}</p>")
     if report.curve_figure is not None:
         out.append(_img(report.curve_figure, "perplexity against the fraction of heads replaced"))
     heads = ["fraction", "heads", *curve_sources(curve)]
@@ -479,17 +491,6 @@ def _html_curve(report: Report) -> list[str]:
     for row in curve_rows(curve):
         out.append("<tr>" + "".join(f"<td class=num>{_e(v)}</td>" for v in row) + "</tr>")
     return out + ["</tbody></table>"]
-
-
-def _curve_scope(curve: dict) -> str:
-    parts = []
-    if curve.get("baseline_ppl") is not None:
-        parts.append(f"model perplexity {curve['baseline_ppl']:.2f}")
-    if curve.get("sequences") is not None:
-        parts.append(f"{curve['sequences']} sequences")
-    if curve.get("tokens") is not None:
-        parts.append(f"{curve['tokens']} tokens")
-    return f" ({', '.join(parts)})" if parts else ""
 
 
 def _cell(value: float | int | None, digits: int = 3) -> str:
@@ -599,8 +600,7 @@ def markdown_page(report: Report, out: Path) -> str:
     if report.curve is None:
         lines.append(_e(no_curve()))
     else:
-        lines.append("Perplexity as more heads (best held-out IoU first) are replaced by their "
-                     f"programs, and the same heads by the controls{_curve_scope(report.curve)}.")
+        lines.append(curve_intro(report.curve))
         if report.curve_figure is not None:
             lines += ["", f"![perplexity curve]({_relative(report.curve_figure, out)})"]
         heads = ["fraction", "heads", *curve_sources(report.curve)]
