@@ -719,7 +719,8 @@ def demo(
                   f"{synth_sequences + heldout_sequences} (synthesis + held-out + perplexity)")
     _say("[2/5] extracting attention, [3/5] synthesizing a program per head")
     settings = SynthSettings(n_synth=synth_sequences, n_heldout=heldout_sequences)
-    results = _run_synth(out, name, text, None, heads, "enum", settings, max_tokens, device, jobs)
+    results = _run_synth(out, name, text, None, heads, "enum", settings, max_tokens, device, jobs,
+                         loaded=(lm, tok))
     _say("[4/5] perplexity with heads replaced by programs and by controls")
     curve = _write_curve(out, lm, tok, name, text, texts[synth_sequences + heldout_sequences:],
                          seed)
@@ -775,8 +776,10 @@ def _say(message: str) -> None:
 
 def _run_synth(out: Path, model: Optional[str], text: Optional[str], dump: Optional[Path],
                heads: str, proposer: str, settings, max_tokens: int, device: str,
-               jobs: int) -> list:
-    """Extract (unless `dump` is given), synthesize every head, write the library report."""
+               jobs: int, loaded: tuple | None = None) -> list:
+    """Extract (unless `dump` is given), synthesize every head, write the library report.
+
+    `loaded`: the model and tokenizer when the caller has them already (loaded only once)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from headcode.models.dump import open_dump
@@ -789,7 +792,7 @@ def _run_synth(out: Path, model: Optional[str], text: Optional[str], dump: Optio
         if not (dump / "meta.json").exists():
             _make_dir(out)
             _extract_for_synth(model, text, dump, settings.n_synth + settings.n_heldout,
-                               max_tokens, device)
+                               max_tokens, device, loaded)
     attention = open_dump(dump)
     chosen = parse_heads(heads, attention.n_layers, attention.n_heads)
     run = RunDir(out, {
@@ -987,8 +990,9 @@ def _curve_for_run(run_dir: Path, text: Optional[str], n: int, seed: int, device
 
 
 def _extract_for_synth(model: str, text: str, out: Path, sequences: int, max_tokens: int,
-                       device: str) -> None:
-    """The attention a run needs, extracted into its directory."""
+                       device: str, loaded: tuple | None = None) -> None:
+    """The attention a run needs, extracted into its directory (with the model and tokenizer
+    `loaded`, if given, else loaded here)."""
     from headcode.dsl.tokens import load_tokenizer
     from headcode.models.corpus import load_corpus
     from headcode.models.extract import extract as run_extract
@@ -997,8 +1001,9 @@ def _extract_for_synth(model: str, text: str, out: Path, sequences: int, max_tok
     texts = load_corpus(text, n=sequences)
     if len(texts) < sequences:
         _fail(f"{text} holds {len(texts)} paragraphs; the run needs {sequences}")
-    run_extract(load_model(model, device=device), load_tokenizer(model), texts, out,
-                max_tokens=max_tokens, progress=sys.stderr.isatty(), extra={"text": str(text)})
+    lm, tok = loaded or (load_model(model, device=device), load_tokenizer(model))
+    run_extract(lm, tok, texts, out, max_tokens=max_tokens, progress=sys.stderr.isatty(),
+                extra={"text": str(text)})
 
 
 def _write_text(path: Path, text: str) -> None:
