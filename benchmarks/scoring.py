@@ -149,9 +149,7 @@ def dense(compiled, dump, seqs, chunk: int = 100) -> float:
         size = int(dump.length(int(s)))
         rows, cols = np.tril_indices(size)
         matrices = torch.from_numpy(np.stack([
-            program_matrix(compiled.code, compiled.starts[p], compiled.starts[p + 1],
-                           compiled.reals, compiled.options, compiled.n_slots, corpus.columns,
-                           corpus.previous, 0, size)[rows, cols]
+            program_matrix(compiled, corpus, p, 0)[rows, cols]
             for p in range(len(compiled))
         ]).astype(np.float32))
         attention = torch.from_numpy(np.asarray(dump.packed(int(s)), dtype=np.float32))

@@ -175,10 +175,7 @@ def test_scores_equal_interpreter_and_numpy_iou(programs, sequences, heads, seed
     for p, program in enumerate(programs):
         for s, ((texts, ids, special), a) in enumerate(zip(sequences, attention)):
             expected = run(program, texts, ids, special)
-            base = int(corpus.token_starts[s])
-            matrix = program_matrix(compiled.code, compiled.starts[p], compiled.starts[p + 1],
-                                    compiled.reals, compiled.options, compiled.n_slots,
-                                    corpus.columns, corpus.previous, base, len(texts))
+            matrix = program_matrix(compiled, corpus, p, s)
             np.testing.assert_allclose(matrix, expected, atol=1e-9, rtol=0)
             for h in range(heads):
                 assert abs(ious[p, h, s] - numpy_iou(expected, a[h])) <= 1e-6

@@ -7,6 +7,11 @@ A predicate takes the cheapest shape that holds its meaning: per key when it rea
 only (`keys(k.period)` then costs one test per token, not per pair), per query for an `if`
 condition, per (query, key) pair otherwise. String literals become ids of the same `Interner`
 that encodes the corpus's texts, so `k.text == " and"` compares two integers.
+
+Selectors are shared across the programs compiled together: each distinct one (up to
+`MAX_SHARED`) is computed once per sequence by the shared code, and every program that uses
+it reads it in place (`SEL_LOAD`). Candidate sets reuse a few selectors in many mixtures,
+decays and soft scores, so this saves most of the work of building selectors.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ PREDICATES = (n.Feature, n.Compare, n.Member, n.Not, n.And, n.Or)
 SELECTORS = (n.Self, n.First, n.Causal, n.Prev, n.Window, n.Keys, n.Same, n.Last, n.Shift,
              n.Start, n.SetOp)
 _INT64 = (-(2**63), 2**63 - 1)
+# Distinct selectors kept per sequence at most; each reserves a row of w(w + 1) / 2 int32 keys
+# for sequences of w tokens (address space, touched only as far as the selector reaches).
+MAX_SHARED = 1024
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,10 @@ class CompiledPrograms:
 
     code: np.ndarray  # (instructions, opcodes.WIDTH) int64
     starts: np.ndarray  # (programs + 1,) int64
+    shared: tuple[int, int]  # code[shared[0]:shared[1]]: the shared selectors, kept per sequence
+    n_shared: int  # shared selectors
+    mixes: np.ndarray  # (programs, 4) int64: a mixture of flat selectors, or -1 (see `mix_form`)
+    flat: np.ndarray  # (flat selectors,) int64: the shared selector each one is a flat view of
     reals: np.ndarray  # float64, indexed by instructions' p0
     options: np.ndarray  # int64, member options
     n_slots: int  # value slots a program needs, the scratch slot included
@@ -52,6 +64,15 @@ def _number(node: n.Node) -> int | float:
     return node.value
 
 
+def mix_factors(items) -> list[float]:
+    """A mixture's weights, normalized to sum to 1."""
+    weights = [float(_number(w)) for w, _ in items]
+    total = sum(weights)
+    if not total > 0:
+        raise EvaluationError("mix(...) weights must not all be zero")
+    return [w / total for w in weights]
+
+
 def key_only(pred: n.Node) -> bool:
     """Whether a predicate reads no query token (it is then the same for every query)."""
     return not any(isinstance(x, n.Feature) and x.side == "q" for x in pred.walk())
@@ -66,6 +87,8 @@ class _Emitter:
         self.reals: list[float] = [1.0]  # entry 0: the factor of a pattern outside a mix
         self.options: list[int] = []
         self.top = 0
+        self.shared: dict[n.Node, int] = {}  # selector -> its index among the shared ones
+        self.shared_code: list[list[int]] = []
 
     def emit(self, op: int, dst: int, a: int = 0, b: int = 0, *params: int) -> None:
         row = [op, dst, a, b, *params]
@@ -158,26 +181,36 @@ class _Emitter:
             case _:
                 raise EvaluationError(f"a selector is due, not {type(node).__name__}")
 
+    def shared_selector(self, node: n.Node, d: int) -> None:
+        """`node` read in slot d from the shared selectors, added to them when new."""
+        index = self.shared.get(node)
+        if index is None:
+            if len(self.shared) >= MAX_SHARED:
+                self.selector(node, d)
+                return
+            index = self.shared[node] = len(self.shared)
+            program_code, self.code = self.code, self.shared_code
+            self.selector(node, 0)
+            self.emit(o.SEL_KEEP, 0, 0, 0, 0, index)
+            self.code = program_code
+        self.emit(o.SEL_LOAD, d, 0, 0, 0, index)
+
     # ------------------------------------------------------------ patterns
 
     def pattern(self, node: n.Node, d: int) -> None:
         """`node` as keys, weights and `has` flags per row in slot d."""
         match node:
             case _ if isinstance(node, SELECTORS):
-                self.selector(node, d)
+                self.shared_selector(node, d)
                 self.emit(o.PAT_UNIFORM, d, d)
             case n.Decay(sel=sel, rate=rate):
-                self.selector(sel, d)
+                self.shared_selector(sel, d)
                 self.emit(o.PAT_DECAY, d, d, 0, self.real(_number(rate)))
             case n.Mix(items=items):
-                weights = [float(_number(w)) for w, _ in items]
-                total = sum(weights)
-                if not total > 0:
-                    raise EvaluationError("mix(...) weights must not all be zero")
-                for index, ((_, part), weight) in enumerate(zip(items, weights)):
-                    factor = self.real(weight / total)
+                for index, ((_, part), weight) in enumerate(zip(items, mix_factors(items))):
+                    factor = self.real(weight)
                     if isinstance(part, SELECTORS):  # uniform, weighed as it is added
-                        self.selector(part, d + min(index, 1))
+                        self.shared_selector(part, d + min(index, 1))
                         if index == 0:
                             self.emit(o.PAT_UNIFORM, d, d, 0, 0, factor)
                         else:
@@ -207,11 +240,38 @@ class _Emitter:
                     indicator = term.indicator  # `[P]` means keys(P), as in `ops.softmax`
                     if isinstance(indicator, PREDICATES):
                         indicator = n.Keys(indicator)
-                    self.selector(indicator, d + 1)
+                    self.shared_selector(indicator, d + 1)
                     self.emit(o.PAT_SOFT_KEYS, d, d + 1, 0, coef)
                 self.emit(o.PAT_SOFT_END, d)
             case _:
                 raise EvaluationError(f"a pattern is due, not {type(node).__name__}")
+
+
+def _mix_parts(expr: n.Node) -> list[tuple[float, n.Node]] | None:
+    """A uniform selector or a mixture of one or two selectors as (weight, selector) parts with
+    normalized weights; None for any other pattern."""
+    if isinstance(expr, SELECTORS):
+        return [(1.0, expr)]
+    if isinstance(expr, n.Mix) and len(expr.items) <= 2:
+        if all(isinstance(part, SELECTORS) for _, part in expr.items):
+            return [(w, part) for w, (_, part) in zip(mix_factors(expr.items), expr.items)]
+    return None
+
+
+def mix_form(emitter: _Emitter, expr: n.Node, flat: dict[int, int]) -> list[int]:
+    """The kernel's fused form of a program that mixes one or two shared selectors,
+    [factor a (reals index), flat selector a, factor b, flat selector b] (b: -1, -1 if
+    absent), or [-1] * 4. `flat` numbers the shared selectors that the kernel lays out flat
+    (shared index -> flat index); new ones are added. Call after the program's instructions
+    are emitted (they share its selectors)."""
+    parts = _mix_parts(expr)
+    if parts is None or any(part not in emitter.shared for _, part in parts):
+        return [-1] * 4
+    form = []
+    for weight, part in parts:
+        index = flat.setdefault(emitter.shared[part], len(flat))
+        form += [emitter.real(weight), index]
+    return form + [-1, -1] * (2 - len(parts))
 
 
 def closed_expression(program: Program | n.Node) -> n.Node:
@@ -237,15 +297,21 @@ def uses_id(expr: n.Node) -> bool:
 def compile_programs(programs: list[Program | n.Node], interner: Interner) -> CompiledPrograms:
     """Check and compile programs; string literals are interned into `interner`."""
     emitter = _Emitter(interner)
-    starts, ids = [0], []
+    starts, ids, mixes, flat = [0], [], [], {}
     for program in programs:
         expr = closed_expression(program)
         emitter.pattern(expr, 0)
         starts.append(len(emitter.code))
         ids.append(uses_id(expr))
+        mixes.append(mix_form(emitter, expr, flat))
+    shared = (len(emitter.code), len(emitter.code) + len(emitter.shared_code))
     return CompiledPrograms(
-        code=np.array(emitter.code, dtype=np.int64).reshape(-1, o.WIDTH),
+        code=np.array(emitter.code + emitter.shared_code, dtype=np.int64).reshape(-1, o.WIDTH),
         starts=np.array(starts, dtype=np.int64),
+        shared=shared,
+        n_shared=len(emitter.shared),
+        mixes=np.array(mixes, dtype=np.int64).reshape(-1, 4),
+        flat=np.array(list(flat), dtype=np.int64),
         reals=np.array(emitter.reals, dtype=np.float64),
         options=np.array(emitter.options + [0], dtype=np.int64),
         n_slots=emitter.top + 2,

@@ -6,10 +6,12 @@ and the dispatch cost is paid once per instruction and sequence. The result is a
 per row, the keys in increasing order and their weights.
 
 Slots are rows of the buffers `starts` (per row, where its keys begin), `keys`, `weights`,
-`flags` (predicate values) and `has`; `phys` maps a slot to its buffer row, so an instruction
-that builds its result in the scratch row, or finds it already in another slot, only swaps two
-indices. Helpers that take arrays are called per instruction, never per element: each call
-costs reference counting on every array argument.
+`flags` (predicate values) and `has`. Each slot owns a buffer row (`own`); an instruction that
+builds its result in the scratch slot's row only swaps two owners. `phys` is where a slot's
+value is read: its own row, or the row where a shared selector is kept (`SEL_LOAD`, rows
+`len(own)` and up of `starts` and `keys`), which is never written by a program. Helpers that
+take arrays are called per instruction, never per element: each call costs reference counting
+on every array argument.
 """
 
 from __future__ import annotations
@@ -23,6 +25,14 @@ from . import opcodes as o
 # `softmax`) are left out of the sparse rows: an IoU changes by less than 1e-12 per entry.
 NEGLIGIBLE = 1e-12
 LOG_NEGLIGIBLE = np.log(NEGLIGIBLE)
+
+# exp(x) on [LOG_NEGLIGIBLE, 0], the softmax's range, as 2**-k * exp(r) with |r| <= ln(2) / 2:
+# a table of 2**-k, ln 2 split in two for an exact r (fdlibm's constants) and exp(r)'s Taylor
+# series to r**13 / 13! (truncation below 1e-17). Plain arithmetic, so the loop vectorizes,
+# where `np.exp` is a call per entry (it was two thirds of a softmax's cost).
+_HALF_POWERS = 0.5 ** np.arange(int(-LOG_NEGLIGIBLE / np.log(2)) + 2)
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+_INV_FACTORIALS = 1.0 / np.cumprod(np.arange(1.0, 14.0))  # 1/1!, ..., 1/13!
 
 
 @njit(cache=True)
@@ -213,13 +223,13 @@ def _merge(op, n, starts, keys, pa, pb, ps):
 
 
 @njit(cache=True)
-def _weigh(decay, rate, factor, n, starts, keys, weights, has, pa, ps):
+def _weigh(decay, rate, factor, n, starts, keys, weights, has, powers, pa, ps):
     """A selector (pa) as a pattern (ps): uniform, or `decay` weights rate ** (nearest - j),
     normalized, times `factor` (a mix's weight); a row without keys becomes one-hot on key 0
     (the empty-row rule)."""
-    if decay:  # the power table, in the selector's unused weights
+    if decay:  # the power table
         for d in range(n):
-            weights[pa, d] = rate ** float(d)
+            powers[d] = rate ** float(d)
     out = 0
     for i in range(n):
         starts[ps, i] = out
@@ -237,14 +247,14 @@ def _weigh(decay, rate, factor, n, starts, keys, weights, has, pa, ps):
                 out += 1
         else:
             nearest = keys[pa, end - 1]
-            while weights[pa, nearest - keys[pa, first]] < NEGLIGIBLE:
+            while powers[nearest - keys[pa, first]] < NEGLIGIBLE:
                 first += 1  # far keys of a fast decay
             total = 0.0
             for t in range(first, end):
-                total += weights[pa, nearest - keys[pa, t]]
+                total += powers[nearest - keys[pa, t]]
             for t in range(first, end):
                 keys[ps, out] = keys[pa, t]
-                weights[ps, out] = weights[pa, nearest - keys[pa, t]] / total * factor
+                weights[ps, out] = powers[nearest - keys[pa, t]] / total * factor
                 out += 1
     starts[ps, n] = out
 
@@ -298,6 +308,19 @@ def _pick(by_flags, n, starts, keys, weights, flags, has, pc, pa, pb, ps):
     starts[ps, n] = out
 
 
+@njit(cache=True, inline="always")
+def _exp_nonpositive(x):
+    """exp(x) for LOG_NEGLIGIBLE <= x <= 0 (see `_HALF_POWERS`), 0 below."""
+    y = min(max(x, LOG_NEGLIGIBLE), 0.0)
+    k = np.floor(y * (-1.0 / np.log(2.0)) + 0.5)  # y = -k ln 2 + r
+    r = (y + k * _LN2_HI) + k * _LN2_LO
+    series = _INV_FACTORIALS[12]
+    for t in range(11, -1, -1):
+        series = series * r + _INV_FACTORIALS[t]
+    value = (1.0 + r * series) * _HALF_POWERS[int(k)]
+    return value if x >= LOG_NEGLIGIBLE else 0.0
+
+
 @njit(cache=True)
 def _softmax(op, coef, n, starts, keys, weights, has, pd, pa):
     """Softmax instructions: scores of all keys j <= i in slot pd, then their softmax."""
@@ -328,12 +351,13 @@ def _softmax(op, coef, n, starts, keys, weights, has, pd, pa):
             top = weights[pd, e]
             for j in range(1, i + 1):
                 top = max(top, weights[pd, e + j])
+            for j in range(i + 1):  # exp(score - top), 0 where negligible
+                weights[pd, e + j] = _exp_nonpositive(weights[pd, e + j] - top)
             row = out
             total = 0.0
             for j in range(i + 1):  # compacts in place: out <= e + j
-                score = weights[pd, e + j] - top
-                if score >= LOG_NEGLIGIBLE:
-                    w = np.exp(score)
+                w = weights[pd, e + j]
+                if w > 0.0:
                     keys[pd, out] = j
                     weights[pd, out] = w
                     total += w
@@ -345,41 +369,59 @@ def _softmax(op, coef, n, starts, keys, weights, has, pd, pa):
 
 
 @njit(cache=True)
+def _keep(n, starts, keys, pa, pk):
+    """Copy selector row pa into row pk (a shared selector kept for the sequence)."""
+    for i in range(n + 1):
+        starts[pk, i] = starts[pa, i]
+    for t in range(starts[pa, n]):
+        keys[pk, t] = keys[pa, t]
+
+
+@njit(cache=True)
 def run_program(code, lo, hi, reals, options, columns, previous, base, n,
-                starts, keys, weights, flags, has, phys):
+                starts, keys, weights, flags, has, powers, phys, own):
     """Run instructions lo..hi-1 on the sequence of n tokens at columns base..base+n-1.
 
     The result, a pattern, is left in slot 0: row i's keys are
     keys[phys[0], starts[phys[0], i]:starts[phys[0], i + 1]].
     """
-    scratch = len(phys) - 1
+    scratch = len(own) - 1
     for k in range(lo, hi):
         op = code[k, o.OP]
         dst = code[k, o.DST]
-        pd, pa, pb = phys[dst], phys[code[k, o.A]], phys[code[k, o.B]]
-        ps = phys[scratch]
+        pa, pb = phys[code[k, o.A]], phys[code[k, o.B]]
+        if op == o.SEL_LOAD:
+            phys[dst] = len(own) + code[k, o.P1]
+            continue
+        if op == o.SEL_KEEP:
+            _keep(n, starts, keys, pa, len(own) + code[k, o.P1])
+            continue
+        pd = phys[dst] = own[dst]  # in-place instructions write the slot's own row
+        ps = own[scratch]  # the others write the scratch row, then swap owners
         if op <= o.PRED_OR:
             _predicate(code, k, options, columns, base, n, flags, pd, pa, pb)
+            continue
         elif op == o.SEL_UNION or op == o.SEL_INTERSECT or op == o.SEL_MINUS:
             _merge(op, n, starts, keys, pa, pb, ps)
-            phys[dst], phys[scratch] = ps, pd
         elif op < o.PAT_UNIFORM:
             _selector(code, k, columns, previous, base, n, starts, keys, flags, pd, pa)
+            continue
         elif op == o.PAT_UNIFORM or op == o.PAT_DECAY:
             _weigh(op == o.PAT_DECAY, reals[code[k, o.P0]], reals[code[k, o.P1]], n, starts,
-                   keys, weights, has, pa, ps)
-            phys[dst], phys[scratch] = ps, pd
+                   keys, weights, has, powers, pa, ps)
         elif op == o.PAT_SCALE:
             for t in range(starts[pd, n]):
                 weights[pd, t] *= reals[code[k, o.P0]]
+            continue
         elif op == o.PAT_ADD or op == o.PAT_ADD_UNIFORM:
             _add(op == o.PAT_ADD_UNIFORM, reals[code[k, o.P0]], n, starts, keys, weights, has,
                  pa, pb, ps)
-            phys[dst], phys[scratch] = ps, pd
         elif op == o.PAT_FALLBACK or op == o.PAT_CHOOSE:
             choose = op == o.PAT_CHOOSE  # then pa is the condition, b and p1 the branches
             first, second = (pb, phys[code[k, o.P1]]) if choose else (pa, pb)
             _pick(choose, n, starts, keys, weights, flags, has, pa, first, second, ps)
-            phys[dst], phys[scratch] = ps, pd
         else:
             _softmax(op, reals[code[k, o.P0]], n, starts, keys, weights, has, pd, pa)
+            continue
+        own[dst], own[scratch] = ps, pd  # the result was built in the scratch row
+        phys[dst], phys[scratch] = ps, pd

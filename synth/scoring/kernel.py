@@ -9,58 +9,161 @@ the IoU needs P's non-zero entries only.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+from numba.np.numpy_support import carray
 
 from .execute import run_program
 
 
-@njit(cache=True)
-def sum_min(starts, keys, weights, r, n, attention, entry0, mins, row_mins):
-    """Add sum over P's entries of min(P[i, j], A[h, i, j]) to mins[h] for every head h, with
-    P in slot row r; returns sum(P). Attention rows: entry0 + i(i+1)/2 + j, heads innermost.
+def head_marker(n_heads: int) -> tuple:
+    """A tuple of `n_heads` zeros: its length is part of its Numba type, so the kernels that
+    take it are compiled for that head count, with `len(heads)` a compile-time constant."""
+    return (0,) * n_heads
 
-    A row's sums are taken in float32 (a row sums to 1), then added up in float64.
+
+@intrinsic
+def _stack(typingctx, heads, dtype):
+    """A buffer of len(heads) numbers of `dtype` on the stack: its size is a compile-time
+    constant, so, indexed by constants, LLVM keeps it in vector registers, where a heap
+    array's running sums would be a chain of stores and loads (several times slower)."""
+    item, count = dtype.dtype, heads.count
+
+    def codegen(context, builder, signature, args):
+        size = context.get_constant(types.intp, count)
+        return cgutils.alloca_once(builder, context.get_value_type(item), size=size)
+
+    return types.CPointer(item)(heads, dtype), codegen
+
+
+CHUNK = 16  # mix_sum_min's entries summed in float32 before they join the totals
+
+
+@njit(cache=True)
+def sum_min(starts, keys, weights, r, n, attention, entry0, mins, heads):
+    """Set mins[h] to the sum over P's entries of min(P[i, j], A[h, i, j]) for every head h,
+    with P in slot row r; returns sum(P). Attention rows: entry0 + i(i+1)/2 + j, heads
+    innermost.
+
+    `heads` is `head_marker(attention.shape[1])`, so the running sums live in registers:
+    each row's in float32 (a row sums to 1), added up in float32 with Kahan's compensation.
     """
-    n_heads = attention.shape[1]
+    n_heads = len(heads)
+    row_mins = carray(_stack(heads, np.float32), n_heads)
+    totals = carray(_stack(heads, np.float32), n_heads)
+    lost = carray(_stack(heads, np.float32), n_heads)  # Kahan compensation of totals
+    for h in range(n_heads):
+        totals[h] = 0.0
+        lost[h] = 0.0
     program_sum = 0.0
     for i in range(n):
         row = entry0 + i * (i + 1) // 2
-        first, end = starts[r, i], starts[r, i + 1]
-        if end - first == 1:  # one key: straight into the float64 sums
-            program_sum += weights[r, first]
-            w = np.float32(weights[r, first])
-            entry = row + keys[r, first]
-            for h in range(n_heads):
-                mins[h] += min(w, attention[entry, h])
-            continue
         for h in range(n_heads):
             row_mins[h] = 0.0
-        for t in range(first, end):
+        for t in range(starts[r, i], starts[r, i + 1]):
             program_sum += weights[r, t]
             w = np.float32(weights[r, t])
-            entry = row + keys[r, t]
+            entry = attention[row + keys[r, t]]
             for h in range(n_heads):
-                row_mins[h] += min(w, attention[entry, h])
-        for h in range(n_heads):
-            mins[h] += row_mins[h]
+                row_mins[h] += min(w, entry[h])
+        for h in range(n_heads):  # totals += row_mins, compensated
+            y = row_mins[h] - lost[h]
+            total = totals[h] + y
+            lost[h] = (total - totals[h]) - y
+            totals[h] = total
+    for h in range(n_heads):
+        mins[h] = np.float64(totals[h]) - np.float64(lost[h])
     return program_sum
 
 
 @njit(cache=True)
-def buffers(n_slots, width):
-    """Slot buffers for sequences of up to `width` tokens."""
-    size = max(width * (width + 1) // 2, 2 * width)
-    return (np.zeros((n_slots, width + 1), np.int64), np.zeros((n_slots, size), np.int32),
-            np.zeros((n_slots, size), np.float64), np.zeros((n_slots, size), np.uint8),
-            np.zeros((n_slots, width), np.bool_), np.arange(n_slots))
+def lay_flat(starts, keys, r, n, entries, inverse, f):
+    """Selector row r as the uniform pattern's entries in a row of `entries` (attention
+    offsets i(i+1)/2 + j) and `inverse` (1 / the row's size); an empty row is key 0 (the
+    empty-row rule). Returns the number of entries."""
+    m = 0
+    for i in range(n):
+        row = i * (i + 1) // 2
+        first, end = starts[r, i], starts[r, i + 1]
+        if first == end:
+            entries[f, m] = row
+            inverse[f, m] = 1.0
+            m += 1
+        inv = 1.0 / max(end - first, 1)
+        for t in range(first, end):
+            entries[f, m] = row + keys[r, t]
+            inverse[f, m] = inv
+            m += 1
+    return m
 
 
 @njit(cache=True)
-def program_matrix(code, lo, hi, reals, options, n_slots, columns, previous, base, n):
-    """One program's dense n x n matrix on one sequence (for tests and baselines)."""
-    starts, keys, weights, flags, has, phys = buffers(n_slots, n)
-    run_program(code, lo, hi, reals, options, columns, previous, base, n, starts, keys,
-                weights, flags, has, phys)
+def mix_sum_min(entries, inverse, counts, a, ca, b, cb, attention, entry0, mins, heads, dense):
+    """`sum_min` of the mixture ca * uniform(a) + cb * uniform(b) of flat selectors (b < 0: a
+    alone), fused: no pattern is built. The weights are scattered into `dense` (zeros, one per
+    entry), then a's entries and b's are read back and cleared, so an entry in both counts once
+    (the second time it weighs 0 and adds min(0, A) = 0) and no branch asks which. Entries are
+    streamed without regard to rows, summed in float32 `CHUNK` at a time, then added up with
+    Kahan's compensation. Returns nothing: sum(P) is n * (ca + cb)."""
+    n_heads = len(heads)
+    acc = carray(_stack(heads, np.float32), n_heads)
+    totals = carray(_stack(heads, np.float32), n_heads)
+    lost = carray(_stack(heads, np.float32), n_heads)
+    for h in range(n_heads):
+        totals[h] = 0.0
+        lost[h] = 0.0
+    if b >= 0:
+        for t in range(counts[b]):
+            dense[entries[b, t]] = inverse[b, t] * cb
+    for t in range(counts[a]):
+        dense[entries[a, t]] += inverse[a, t] * ca
+    for part in (a, b):
+        if part < 0:
+            continue
+        m = counts[part]
+        for start in range(0, m, CHUNK):
+            for h in range(n_heads):
+                acc[h] = 0.0
+            for t in range(np.uint64(start), np.uint64(min(start + CHUNK, m))):
+                e = np.uint64(entries[part, t])
+                w = np.float32(dense[e])
+                dense[e] = 0.0
+                entry = attention[np.uint64(entry0) + e]
+                for h in range(n_heads):
+                    acc[h] += min(w, entry[h])
+            for h in range(n_heads):  # totals += acc, compensated
+                y = acc[h] - lost[h]
+                total = totals[h] + y
+                lost[h] = (total - totals[h]) - y
+                totals[h] = total
+    for h in range(n_heads):
+        mins[h] = np.float64(totals[h]) - np.float64(lost[h])
+
+
+@njit(cache=True)
+def buffers(n_slots, n_shared, n_flat, width):
+    """Buffers for sequences of up to `width` tokens: `n_slots` slot rows, then `n_shared`
+    rows of `starts` and `keys` for the shared selectors; `n_flat` rows of flat selectors
+    (entries, inverse, counts) and `mix_sum_min`'s `dense` entries, zeros. What is not zeroed
+    is written before it is read, and touched only as far as it is used."""
+    size = max(width * (width + 1) // 2, 2 * width)
+    rows = n_slots + n_shared
+    return (np.zeros((rows, width + 1), np.int64), np.empty((rows, size), np.int32),
+            np.zeros((n_slots, size), np.float64), np.zeros((n_slots, size), np.uint8),
+            np.zeros((n_slots, width), np.bool_), np.zeros(width, np.float64),
+            np.arange(n_slots), np.arange(n_slots),
+            np.empty((n_flat, size + width), np.int32), np.empty((n_flat, size + width)),
+            np.zeros(n_flat, np.int64), np.zeros(size, np.float64))
+
+
+@njit(cache=True)
+def _program_matrix(code, lo, hi, shared_lo, shared_hi, n_shared, reals, options, n_slots,
+                    columns, previous, base, n):
+    starts, keys, weights, flags, has, powers, phys, own = buffers(n_slots, n_shared, 0, n)[:8]
+    for first, last in ((shared_lo, shared_hi), (lo, hi)):
+        run_program(code, first, last, reals, options, columns, previous, base, n, starts,
+                    keys, weights, flags, has, powers, phys, own)
     r = phys[0]
     dense = np.zeros((n, n), np.float64)
     for i in range(n):
@@ -69,30 +172,55 @@ def program_matrix(code, lo, hi, reals, options, n_slots, columns, previous, bas
     return dense
 
 
-@njit(cache=True, nogil=True)
-def score_block(code, program_starts, reals, options, n_slots, columns, previous, token_starts,
-                attention, entry_starts, attention_sums, first, last, out):
-    """IoU of every program with every head on sequences first..last-1: out[p, h, s - first].
+def program_matrix(compiled, corpus, p: int, s: int) -> np.ndarray:
+    """Program p's dense n x n matrix on sequence s of an encoded corpus (for tests and
+    baselines); `compiled` is a `CompiledPrograms` for the corpus's string table."""
+    base = int(corpus.token_starts[s])
+    return _program_matrix(compiled.code, compiled.starts[p], compiled.starts[p + 1],
+                           *compiled.shared, compiled.n_shared, compiled.reals,
+                           compiled.options, compiled.n_slots, corpus.columns,
+                           corpus.previous, base, int(corpus.token_starts[s + 1]) - base)
 
-    Every program in turn on the same few sequences, so their attention stays in the core's
-    cache. Releases the GIL: blocks run in parallel on threads.
+
+@njit(cache=True, nogil=True)
+def score_block(code, program_starts, mixes, flat, shared_lo, shared_hi, reals, options, columns,
+                previous, token_starts, attention, entry_starts, attention_sums, first, last,
+                out, accumulate, heads, work):
+    """IoU of every program with every head on sequences first..last-1: into out[p, h,
+    s - first], or, with `accumulate`, added up over the sequences in out[p, h, 0].
+
+    Per sequence: the shared selectors once (and laid flat for the fused mixtures), then every
+    program, while the sequence's attention stays in the core's cache. Releases the GIL:
+    blocks run in parallel on threads. `heads` is `head_marker(attention.shape[1])` (one
+    compilation per head count); `work` is a thread's `buffers(...)` for sequences of up to
+    the corpus's longest, reused from block to block.
     """
-    n_heads = attention.shape[1]
-    width = 1
-    for s in range(first, last):
-        width = max(width, token_starts[s + 1] - token_starts[s])
-    starts, keys, weights, flags, has, phys = buffers(n_slots, width)
+    n_heads = len(heads)
+    starts, keys, weights, flags, has, powers, phys, own, entries, inverse, counts, dense = work
+    n_slots = len(own)
     mins = np.empty(n_heads, np.float64)
-    row_mins = np.empty(n_heads, np.float32)
-    for p in range(len(program_starts) - 1):
-        for s in range(first, last):
-            base = token_starts[s]
-            n = token_starts[s + 1] - base
-            run_program(code, program_starts[p], program_starts[p + 1], reals, options, columns,
-                        previous, base, n, starts, keys, weights, flags, has, phys)
-            mins[:] = 0.0
-            program_sum = sum_min(starts, keys, weights, phys[0], n, attention,
-                                  entry_starts[s], mins, row_mins)
+    for s in range(first, last):
+        base = token_starts[s]
+        n = token_starts[s + 1] - base
+        run_program(code, shared_lo, shared_hi, reals, options, columns, previous, base, n,
+                    starts, keys, weights, flags, has, powers, phys, own)
+        for f in range(len(flat)):
+            counts[f] = lay_flat(starts, keys, n_slots + flat[f], n, entries, inverse, f)
+        for p in range(len(program_starts) - 1):
+            if mixes[p, 0] >= 0:  # a mixture of flat selectors: fused
+                ca, cb = reals[mixes[p, 0]], reals[mixes[p, 2]] if mixes[p, 3] >= 0 else 0.0
+                mix_sum_min(entries, inverse, counts, mixes[p, 1], ca, mixes[p, 3], cb,
+                            attention, entry_starts[s], mins, heads, dense)
+                program_sum = n * (ca + cb)
+            else:
+                run_program(code, program_starts[p], program_starts[p + 1], reals, options,
+                            columns, previous, base, n, starts, keys, weights, flags, has,
+                            powers, phys, own)
+                program_sum = sum_min(starts, keys, weights, phys[0], n, attention,
+                                      entry_starts[s], mins, heads)
             for h in range(n_heads):
-                union = program_sum + attention_sums[s, h] - mins[h]
-                out[p, h, s - first] = mins[h] / union
+                iou = mins[h] / (program_sum + attention_sums[s, h] - mins[h])
+                if accumulate:
+                    out[p, h, 0] += iou
+                else:
+                    out[p, h, s - first] = iou

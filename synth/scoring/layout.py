@@ -12,7 +12,7 @@ from numba import njit
 HALF_AS_SINGLE = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _put_half(out, row0, bits, table, sums):
     for h in range(bits.shape[0]):
         total = 0.0
@@ -23,7 +23,7 @@ def _put_half(out, row0, bits, table, sums):
         sums[h] = total
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _put_single(out, row0, values, sums):
     for h in range(values.shape[0]):
         total = 0.0

@@ -12,6 +12,8 @@ slots (the compiler's evaluation-stack depths) and a slot holds one of
   (i, j <= i), packed row-major like the attention;
 - a selector: for every row, its keys in increasing order (a CSR matrix: row starts and keys);
 - a pattern: the same with a weight per key (each row sums to 1) and a `has` flag per row.
+Selectors shared by many programs are computed once per sequence by the shared code
+(`SEL_KEEP` after each) and read in place by the programs (`SEL_LOAD`).
 Reals (decay rates, mix factors, softmax coefficients) live in a float table that `p0` or `p1`
 indexes (its entry 0 is 1.0);
 member options live in an int table (`p3` start, `p4` count). Columns are rows of the corpus's
@@ -52,6 +54,8 @@ SEL_START = 19  # p1 = column holding the unit's first position
 SEL_UNION = 20  # a, b
 SEL_INTERSECT = 21  # a, b
 SEL_MINUS = 22  # a, b
+SEL_LOAD = 23  # p1 = shared selector: dst reads it where it is kept (no copy)
+SEL_KEEP = 24  # a = selector, p1 = shared selector: keeps a copy for this sequence
 
 # Patterns: dst = keys and weights per row, and a `has` flag per row.
 PAT_UNIFORM = 30  # a = selector, p1 = factor (a mix's weight; reals[0] = 1)

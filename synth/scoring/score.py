@@ -8,8 +8,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from ...dsl.program import Program
 from .columns import Interner
 from .compiler import CompiledPrograms, compile_programs
 from .corpus import ScoringCorpus, iter_dump_corpora
-from .kernel import score_block
+from .kernel import buffers, head_marker, score_block
 
 BLOCK_BYTES = 1 << 20  # attention of a block of sequences: stays in a core's cache
 CHUNK_BYTES = 16 << 20  # attention of a chunk of a dump encoded at once (memory is reused)
@@ -42,6 +43,70 @@ def _require_ids(compiled: CompiledPrograms, has_ids: bool) -> None:
         raise EvaluationError("a program uses the `id` feature: the corpus has no token ids")
 
 
+def _blocks(
+    compiled: CompiledPrograms,
+    corpora: Iterable[ScoringCorpus],
+    width: int,
+    accumulate: bool,
+    threads: int | None = None,
+    block_bytes: int = BLOCK_BYTES,
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Score the corpora's consecutive blocks of sequences, of at most `width` tokens, on
+    `threads` threads (default: Numba's thread count); yields (first, last, out) in order, as
+    `kernel.score_block` fills out, which is only valid until the next block is asked for.
+    One stream of blocks for all corpora: the next corpus is taken (for a dump, encoded)
+    while the threads score the blocks in flight. Buffers are reused, since fresh ones per
+    block cost page faults and unmappings: each thread keeps its work buffers, and the sums of
+    `accumulate` go round through `spare`. Blocks are summed apart and yielded in order, so the
+    result does not depend on which thread scored what."""
+    local = threading.local()
+    spare: deque = deque()
+
+    def run(corpus: ScoringCorpus, first: int, last: int) -> tuple[int, int, np.ndarray]:
+        if not hasattr(local, "work"):
+            local.work = buffers(compiled.n_slots, compiled.n_shared, len(compiled.flat), width)
+        if accumulate:
+            try:
+                out = spare.pop()
+                out.fill(0.0)
+            except IndexError:
+                out = np.zeros((len(compiled), corpus.n_heads, 1))
+        else:
+            out = np.empty((len(compiled), corpus.n_heads, last - first), dtype=np.float64)
+        if len(compiled):
+            score_block(
+                compiled.code, compiled.starts, compiled.mixes, compiled.flat, *compiled.shared,
+                compiled.reals, compiled.options, corpus.columns, corpus.previous,
+                corpus.token_starts, corpus.attention, corpus.entry_starts,
+                corpus.attention_sums, first, last, out, accumulate,
+                head_marker(corpus.n_heads), local.work,
+            )
+        return int(first), int(last), out
+
+    def tasks() -> Iterator[tuple[ScoringCorpus, int, int]]:
+        for corpus in corpora:
+            _require_ids(compiled, corpus.has_ids)
+            blocks = corpus.block_starts(block_bytes)
+            for first, last in zip(blocks[:-1], blocks[1:]):
+                yield corpus, first, last
+
+    def finished(future) -> Iterator[tuple[int, int, np.ndarray]]:
+        done = future.result()
+        yield done
+        if accumulate:  # the caller is done with it
+            spare.append(done[2])
+
+    threads = threads or numba.get_num_threads()
+    pending: deque = deque()  # at most 2 blocks per thread in flight: bounded memory
+    with ThreadPoolExecutor(threads) as pool:
+        for task in tasks():
+            pending.append(pool.submit(run, *task))
+            if len(pending) >= 2 * threads:
+                yield from finished(pending.popleft())
+        while pending:
+            yield from finished(pending.popleft())
+
+
 def block_ious(
     programs: list[Program | n.Node] | CompiledPrograms,
     corpus: ScoringCorpus,
@@ -53,28 +118,8 @@ def block_ious(
     Blocks are scored on `threads` threads (default: Numba's thread count) and yielded in order.
     """
     compiled = _compiled(programs, corpus.interner)
-    _require_ids(compiled, corpus.has_ids)
-    blocks = corpus.block_starts(block_bytes)
-
-    def run(first: int, last: int) -> tuple[int, int, np.ndarray]:
-        out = np.empty((len(compiled), corpus.n_heads, last - first), dtype=np.float64)
-        if len(compiled):
-            score_block(
-                compiled.code, compiled.starts, compiled.reals, compiled.options,
-                compiled.n_slots, corpus.columns, corpus.previous, corpus.token_starts,
-                corpus.attention, corpus.entry_starts, corpus.attention_sums, first, last, out,
-            )
-        return int(first), int(last), out
-
-    threads = threads or numba.get_num_threads()
-    pending: deque = deque()  # at most 2 blocks per thread in flight: bounded memory
-    with ThreadPoolExecutor(threads) as pool:
-        for first, last in zip(blocks[:-1], blocks[1:]):
-            pending.append(pool.submit(run, first, last))
-            if len(pending) >= 2 * threads:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    yield from _blocks(compiled, [corpus], int(corpus.lengths.max()), False, threads,
+                       block_bytes)
 
 
 def sequence_ious(
@@ -94,12 +139,12 @@ def sequence_ious(
     return out
 
 
-def _sums(compiled: CompiledPrograms, corpus: ScoringCorpus, progress: Progress | None,
-          threads: int | None = None) -> np.ndarray:
-    """Sum over the corpus's sequences of each program's IoU with each head."""
-    total = np.zeros((len(compiled), corpus.n_heads), dtype=np.float64)
-    for first, last, ious in block_ious(compiled, corpus, threads=threads):
-        total += ious.sum(axis=2)
+def _sums(compiled: CompiledPrograms, corpora: Iterable[ScoringCorpus], width: int,
+          n_heads: int, progress: Progress | None, threads: int | None = None) -> np.ndarray:
+    """Sum over the corpora's sequences of each program's IoU with each head."""
+    total = np.zeros((len(compiled), n_heads), dtype=np.float64)
+    for first, last, sums in _blocks(compiled, corpora, width, True, threads):
+        total += sums[:, :, 0]
         if progress is not None:
             progress(last - first)
     return total
@@ -113,7 +158,8 @@ def score_corpus(
 ) -> np.ndarray:
     """Each head's score for each program, the mean IoU over sequences: (programs, heads)."""
     compiled = _compiled(programs, corpus.interner)
-    return _sums(compiled, corpus, progress, threads) / len(corpus)
+    width = int(corpus.lengths.max())
+    return _sums(compiled, [corpus], width, corpus.n_heads, progress, threads) / len(corpus)
 
 
 def parse_heads(spec: str | None, n_layers: int, n_heads: int) -> list[tuple[int, int]]:
@@ -157,7 +203,6 @@ def score(
     heads = list(dump.heads) if heads is None else list(heads)
     interner = Interner()
     compiled = compile_programs(list(programs), interner)
-    total = np.zeros((len(compiled), len(heads)), dtype=np.float64)
-    for corpus in iter_dump_corpora(dump, heads, interner, chunk_bytes):
-        total += _sums(compiled, corpus, progress, threads)
-    return total / len(dump)
+    chunks = iter_dump_corpora(dump, heads, interner, chunk_bytes)
+    width = int(np.max(dump.lengths))
+    return _sums(compiled, chunks, width, len(heads), progress, threads) / len(dump)
