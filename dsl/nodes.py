@@ -7,11 +7,18 @@ Nodes are frozen dataclasses; their source position is kept out of equality, so 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from functools import cache
 from typing import Union
 
 from .errors import Position
 
 _pos = field(default=None, compare=False, repr=False)
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A node class's field names, in order (`dataclasses.fields` is slow to ask each time)."""
+    return tuple(f.name for f in fields(cls))
 
 
 class Node:
@@ -22,8 +29,8 @@ class Node:
     def children(self) -> list[Node]:
         """Direct sub-expressions, in source order."""
         out: list[Node] = []
-        for f in fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
             if isinstance(value, Node):
                 out.append(value)
             elif isinstance(value, tuple):
@@ -43,12 +50,12 @@ class Node:
     def map(self, fn) -> Node:
         """A copy with `fn` applied to every direct sub-expression."""
         changes = {}
-        for f in fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
             if isinstance(value, Node):
-                changes[f.name] = fn(value)
+                changes[name] = fn(value)
             elif isinstance(value, tuple) and value and isinstance(value[0], (Node, tuple)):
-                changes[f.name] = tuple(
+                changes[name] = tuple(
                     tuple(fn(x) for x in item) if isinstance(item, tuple) else fn(item)
                     for item in value
                 )

@@ -25,6 +25,7 @@ from headcode.synth.scoring import (
     score_corpus,
     sequence_ious,
 )
+from headcode.synth.scoring.compiler import shared_limit
 
 PROGRAMS = [
     "prev(1)", "first", "last(k.period) ?? first", "shift(same(text) - self, 1)",
@@ -125,6 +126,39 @@ def test_any_number_of_heads(heads):
         expected = [np.minimum(matrix, a[h]).sum() / np.maximum(matrix, a[h]).sum()
                     for h in range(heads)]
         np.testing.assert_allclose(got[p], expected, atol=1e-6, rtol=0)
+
+
+FUSED = ["keys(k.digit)", "mix(0.4: keys(k.digit), 0.6: prev(3))", "mix(1: prev(1), 1: prev(1))",
+         "mix(0.2: causal, 0.8: same(word))", "mix(0.7: last(k.quote), 0.3: first)"]
+
+
+def test_fused_mixtures_and_unshared_selectors_equal_the_interpreter():
+    """Mixtures of one or two shared selectors take the fused path (empty rows, overlaps and
+    a selector mixed with itself included); with no selector shared, every program takes the
+    instruction path. Both equal the interpreter's IoU."""
+    sequences = [tokens(s, 9 + 4 * s) for s in range(3)]
+    a = [attention(7 + s, 1, 5, len(t.texts))[0] for s, t in enumerate(sequences)]
+    corpus = encode_corpus(list(zip(sequences, a)))
+    programs = [program_from_text(t) for t in FUSED + PROGRAMS]
+    fused = compile_programs(programs, corpus.interner)
+    assert (fused.mixes[: len(FUSED), 0] >= 0).all()
+    assert len(fused.flat) == 8  # the 7 selectors of FUSED and PROGRAMS' shift(...)
+    unshared = compile_programs(programs, corpus.interner, max_shared=0)
+    assert unshared.n_shared == 0 and (unshared.mixes == -1).all()
+    got, plain = sequence_ious(fused, corpus), sequence_ious(unshared, corpus)
+    for p, program in enumerate(programs):
+        for s, t in enumerate(sequences):
+            matrix = run(program, t.texts, t.ids, t.special)
+            expected = [np.minimum(matrix, a[s][h]).sum() / np.maximum(matrix, a[s][h]).sum()
+                        for h in range(5)]
+            np.testing.assert_allclose(got[p, :, s], expected, atol=1e-6, rtol=0)
+            np.testing.assert_allclose(plain[p, :, s], expected, atol=1e-6, rtol=0)
+
+
+def test_shared_selectors_are_bounded_by_the_sequence_length():
+    limits = [shared_limit(width) for width in (8, 128, 256, 1024, 4096, 100_000)]
+    assert limits[:2] == [1024, 1024] and limits == sorted(limits, reverse=True)
+    assert limits[-1] == 0
 
 
 def test_string_literals_unknown_to_the_corpus_match_nothing():

@@ -9,7 +9,7 @@ condition, per (query, key) pair otherwise. String literals become ids of the sa
 that encodes the corpus's texts, so `k.text == " and"` compares two integers.
 
 Selectors are shared across the programs compiled together: each distinct one (up to
-`MAX_SHARED`) is computed once per sequence by the shared code, and every program that uses
+`shared_limit`) is computed once per sequence by the shared code, and every program that uses
 it reads it in place (`SEL_LOAD`). Candidate sets reuse a few selectors in many mixtures,
 decays and soft scores, so this saves most of the work of building selectors.
 """
@@ -31,9 +31,17 @@ PREDICATES = (n.Feature, n.Compare, n.Member, n.Not, n.And, n.Or)
 SELECTORS = (n.Self, n.First, n.Causal, n.Prev, n.Window, n.Keys, n.Same, n.Last, n.Shift,
              n.Start, n.SetOp)
 _INT64 = (-(2**63), 2**63 - 1)
-# Distinct selectors kept per sequence at most; each reserves a row of w(w + 1) / 2 int32 keys
-# for sequences of w tokens (address space, touched only as far as the selector reaches).
+# Distinct selectors kept per sequence at most. Each reserves, per scoring thread and for
+# sequences of w tokens, about w(w + 1) / 2 * 16 bytes (its keys and, laid flat, its entries and
+# weights): address space, touched only as far as the selector reaches. SHARED_BYTES bounds the
+# total; the selectors past the limit are built by each program that uses them, as before.
 MAX_SHARED = 1024
+SHARED_BYTES = 256 << 20
+
+
+def shared_limit(width: int) -> int:
+    """How many selectors to share for sequences of up to `width` tokens."""
+    return int(min(MAX_SHARED, SHARED_BYTES // (16 * (width * (width + 1) // 2 + width))))
 
 
 @dataclass(frozen=True)
@@ -81,8 +89,9 @@ def key_only(pred: n.Node) -> bool:
 class _Emitter:
     """Appends the instructions of one program after another to shared tables."""
 
-    def __init__(self, interner: Interner):
+    def __init__(self, interner: Interner, max_shared: int = MAX_SHARED):
         self.interner = interner
+        self.max_shared = max_shared
         self.code: list[list[int]] = []
         self.reals: list[float] = [1.0]  # entry 0: the factor of a pattern outside a mix
         self.options: list[int] = []
@@ -185,7 +194,7 @@ class _Emitter:
         """`node` read in slot d from the shared selectors, added to them when new."""
         index = self.shared.get(node)
         if index is None:
-            if len(self.shared) >= MAX_SHARED:
+            if len(self.shared) >= self.max_shared:
                 self.selector(node, d)
                 return
             index = self.shared[node] = len(self.shared)
@@ -294,9 +303,11 @@ def uses_id(expr: n.Node) -> bool:
     )
 
 
-def compile_programs(programs: list[Program | n.Node], interner: Interner) -> CompiledPrograms:
-    """Check and compile programs; string literals are interned into `interner`."""
-    emitter = _Emitter(interner)
+def compile_programs(programs: list[Program | n.Node], interner: Interner,
+                     max_shared: int = MAX_SHARED) -> CompiledPrograms:
+    """Check and compile programs; string literals are interned into `interner`. At most
+    `max_shared` distinct selectors are shared (see `shared_limit`)."""
+    emitter = _Emitter(interner, max_shared)
     starts, ids, mixes, flat = [0], [], [], {}
     for program in programs:
         expr = closed_expression(program)

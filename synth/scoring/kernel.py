@@ -101,11 +101,11 @@ def lay_flat(starts, keys, r, n, entries, inverse, f):
 @njit(cache=True)
 def mix_sum_min(entries, inverse, counts, a, ca, b, cb, attention, entry0, mins, heads, dense):
     """`sum_min` of the mixture ca * uniform(a) + cb * uniform(b) of flat selectors (b < 0: a
-    alone), fused: no pattern is built. The weights are scattered into `dense` (zeros, one per
-    entry), then a's entries and b's are read back and cleared, so an entry in both counts once
-    (the second time it weighs 0 and adds min(0, A) = 0) and no branch asks which. Entries are
-    streamed without regard to rows, summed in float32 `CHUNK` at a time, then added up with
-    Kahan's compensation. Returns nothing: sum(P) is n * (ca + cb)."""
+    alone), fused: no pattern is built. The weights are scattered into `dense` (float32
+    zeros, one per entry), then a's entries and b's are read back and cleared, so an entry in
+    both counts once (the second time it weighs 0 and adds min(0, A) = 0) and no branch asks
+    which. Entries are streamed without regard to rows, summed in float32 `CHUNK` at a time,
+    then added up with Kahan's compensation. Returns nothing: sum(P) is n * (ca + cb)."""
     n_heads = len(heads)
     acc = carray(_stack(heads, np.float32), n_heads)
     totals = carray(_stack(heads, np.float32), n_heads)
@@ -127,7 +127,7 @@ def mix_sum_min(entries, inverse, counts, a, ca, b, cb, attention, entry0, mins,
                 acc[h] = 0.0
             for t in range(np.uint64(start), np.uint64(min(start + CHUNK, m))):
                 e = np.uint64(entries[part, t])
-                w = np.float32(dense[e])
+                w = dense[e]
                 dense[e] = 0.0
                 entry = attention[np.uint64(entry0) + e]
                 for h in range(n_heads):
@@ -154,7 +154,7 @@ def buffers(n_slots, n_shared, n_flat, width):
             np.zeros((n_slots, width), np.bool_), np.zeros(width, np.float64),
             np.arange(n_slots), np.arange(n_slots),
             np.empty((n_flat, size + width), np.int32), np.empty((n_flat, size + width)),
-            np.zeros(n_flat, np.int64), np.zeros(size, np.float64))
+            np.zeros(n_flat, np.int64), np.zeros(size, np.float32))
 
 
 @njit(cache=True)

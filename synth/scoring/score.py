@@ -21,7 +21,7 @@ from ...dsl import nodes as n
 from ...dsl.errors import EvaluationError
 from ...dsl.program import Program
 from .columns import Interner
-from .compiler import CompiledPrograms, compile_programs
+from .compiler import CompiledPrograms, compile_programs, shared_limit
 from .corpus import ScoringCorpus, iter_dump_corpora
 from .kernel import buffers, head_marker, score_block
 
@@ -30,12 +30,12 @@ CHUNK_BYTES = 16 << 20  # attention of a chunk of a dump encoded at once (memory
 Progress = Callable[[int], None]  # called with the number of sequences just scored
 
 
-def _compiled(programs, interner: Interner) -> CompiledPrograms:
+def _compiled(programs, interner: Interner, width: int) -> CompiledPrograms:
     if isinstance(programs, CompiledPrograms):
         if programs.interner is not interner:
             raise EvaluationError("programs were compiled for another corpus's string table")
         return programs
-    return compile_programs(list(programs), interner)
+    return compile_programs(list(programs), interner, shared_limit(width))
 
 
 def _require_ids(compiled: CompiledPrograms, has_ids: bool) -> None:
@@ -117,9 +117,9 @@ def block_ious(
 
     Blocks are scored on `threads` threads (default: Numba's thread count) and yielded in order.
     """
-    compiled = _compiled(programs, corpus.interner)
-    yield from _blocks(compiled, [corpus], int(corpus.lengths.max()), False, threads,
-                       block_bytes)
+    width = int(corpus.lengths.max())
+    compiled = _compiled(programs, corpus.interner, width)
+    yield from _blocks(compiled, [corpus], width, False, threads, block_bytes)
 
 
 def sequence_ious(
@@ -157,8 +157,8 @@ def score_corpus(
     threads: int | None = None,
 ) -> np.ndarray:
     """Each head's score for each program, the mean IoU over sequences: (programs, heads)."""
-    compiled = _compiled(programs, corpus.interner)
     width = int(corpus.lengths.max())
+    compiled = _compiled(programs, corpus.interner, width)
     return _sums(compiled, [corpus], width, corpus.n_heads, progress, threads) / len(corpus)
 
 
@@ -202,7 +202,7 @@ def score(
         dump = open_dump(dump)
     heads = list(dump.heads) if heads is None else list(heads)
     interner = Interner()
-    compiled = compile_programs(list(programs), interner)
-    chunks = iter_dump_corpora(dump, heads, interner, chunk_bytes)
     width = int(np.max(dump.lengths))
+    compiled = compile_programs(list(programs), interner, shared_limit(width))
+    chunks = iter_dump_corpora(dump, heads, interner, chunk_bytes)
     return _sums(compiled, chunks, width, len(heads), progress, threads) / len(dump)
