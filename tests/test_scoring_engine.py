@@ -130,21 +130,26 @@ def test_any_number_of_heads(heads):
 
 FUSED = ["keys(k.digit)", "mix(0.4: keys(k.digit), 0.6: prev(3))", "mix(1: prev(1), 1: prev(1))",
          "mix(0.2: causal, 0.8: same(word))", "mix(0.7: last(k.quote), 0.3: first)"]
+SOFT = ["softmax(3 * [k.punct] + 2 * [same(word)] - 0.4 * dist + 0.1 * dist)",
+        "softmax(40 * [first] - 9 * dist)", "softmax(-2 * [prev(1)])"]
 
 
 def test_fused_mixtures_and_unshared_selectors_equal_the_interpreter():
-    """Mixtures of one or two shared selectors take the fused path (empty rows, overlaps and
-    a selector mixed with itself included); with no selector shared, every program takes the
-    instruction path. Both equal the interpreter's IoU."""
+    """Mixtures of one or two shared selectors and soft scores over shared selectors take the
+    fused paths (empty rows, overlaps, a selector mixed with itself, a far tail below the
+    negligible weight included); with no selector shared, every program takes the instruction
+    path. Both equal the interpreter's IoU."""
     sequences = [tokens(s, 9 + 4 * s) for s in range(3)]
     a = [attention(7 + s, 1, 5, len(t.texts))[0] for s, t in enumerate(sequences)]
     corpus = encode_corpus(list(zip(sequences, a)))
-    programs = [program_from_text(t) for t in FUSED + PROGRAMS]
+    programs = [program_from_text(t) for t in FUSED + SOFT + PROGRAMS]
     fused = compile_programs(programs, corpus.interner)
     assert (fused.mixes[: len(FUSED), 0] >= 0).all()
     assert len(fused.flat) == 8  # the 7 selectors of FUSED and PROGRAMS' shift(...)
+    assert (fused.softs[len(FUSED) : len(FUSED) + len(SOFT), 0] >= 0).all()
+    assert len(fused.soft_terms) == 4 + 2 + 1 + 3  # and PROGRAMS' softmax(...)
     unshared = compile_programs(programs, corpus.interner, max_shared=0)
-    assert unshared.n_shared == 0 and (unshared.mixes == -1).all()
+    assert unshared.n_shared == 0 and (unshared.mixes == -1).all() and (unshared.softs == -1).all()
     got, plain = sequence_ious(fused, corpus), sequence_ious(unshared, corpus)
     for p, program in enumerate(programs):
         for s, t in enumerate(sequences):

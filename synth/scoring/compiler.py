@@ -54,6 +54,8 @@ class CompiledPrograms:
     n_shared: int  # shared selectors
     mixes: np.ndarray  # (programs, 4) int64: a mixture of flat selectors, or -1 (see `mix_form`)
     flat: np.ndarray  # (flat selectors,) int64: the shared selector each one is a flat view of
+    softs: np.ndarray  # (programs, 2) int64: a soft score's terms soft_terms[lo:hi], or -1
+    soft_terms: np.ndarray  # (terms, 2) int64: coefficient (reals index), shared selector or -1
     reals: np.ndarray  # float64, indexed by instructions' p0
     options: np.ndarray  # int64, member options
     n_slots: int  # value slots a program needs, the scratch slot included
@@ -246,10 +248,7 @@ class _Emitter:
                     if term.indicator is None:
                         self.emit(o.PAT_SOFT_DIST, d, 0, 0, coef)
                         continue
-                    indicator = term.indicator  # `[P]` means keys(P), as in `ops.softmax`
-                    if isinstance(indicator, PREDICATES):
-                        indicator = n.Keys(indicator)
-                    self.shared_selector(indicator, d + 1)
+                    self.shared_selector(indicator_selector(term), d + 1)
                     self.emit(o.PAT_SOFT_KEYS, d, d + 1, 0, coef)
                 self.emit(o.PAT_SOFT_END, d)
             case _:
@@ -283,6 +282,30 @@ def mix_form(emitter: _Emitter, expr: n.Node, flat: dict[int, int]) -> list[int]
     return form + [-1, -1] * (2 - len(parts))
 
 
+def indicator_selector(term: n.Term) -> n.Node:
+    """A soft-score term's indicator as a selector: `[P]` means keys(P), as in `ops.softmax`."""
+    return n.Keys(term.indicator) if isinstance(term.indicator, PREDICATES) else term.indicator
+
+
+def soft_form(emitter: _Emitter, expr: n.Node, terms: list[list[int]]) -> list[int]:
+    """The kernel's fused form of a soft score whose selectors are all shared: its terms
+    [coefficient (reals index), shared selector, or -1 for `dist`] are appended to `terms`;
+    returns [lo, hi) into them, or [-1, -1]. Call after the program's instructions are
+    emitted (they share its selectors)."""
+    if not isinstance(expr, n.Softmax):
+        return [-1, -1]
+    form = []
+    for term in expr.terms:
+        index = -1
+        if term.indicator is not None:
+            index = emitter.shared.get(indicator_selector(term), -2)
+            if index == -2:
+                return [-1, -1]
+        form.append([emitter.real(_number(term.coef)), index])
+    terms.extend(form)
+    return [len(terms) - len(form), len(terms)]
+
+
 def closed_expression(program: Program | n.Node) -> n.Node:
     """The program's expression with references inlined, checked (filled holes included)."""
     expr = program.closed if isinstance(program, Program) else program
@@ -308,13 +331,14 @@ def compile_programs(programs: list[Program | n.Node], interner: Interner,
     """Check and compile programs; string literals are interned into `interner`. At most
     `max_shared` distinct selectors are shared (see `shared_limit`)."""
     emitter = _Emitter(interner, max_shared)
-    starts, ids, mixes, flat = [0], [], [], {}
+    starts, ids, mixes, flat, softs, terms = [0], [], [], {}, [], []
     for program in programs:
         expr = closed_expression(program)
         emitter.pattern(expr, 0)
         starts.append(len(emitter.code))
         ids.append(uses_id(expr))
         mixes.append(mix_form(emitter, expr, flat))
+        softs.append(soft_form(emitter, expr, terms))
     shared = (len(emitter.code), len(emitter.code) + len(emitter.shared_code))
     return CompiledPrograms(
         code=np.array(emitter.code + emitter.shared_code, dtype=np.int64).reshape(-1, o.WIDTH),
@@ -323,6 +347,8 @@ def compile_programs(programs: list[Program | n.Node], interner: Interner,
         n_shared=len(emitter.shared),
         mixes=np.array(mixes, dtype=np.int64).reshape(-1, 4),
         flat=np.array(list(flat), dtype=np.int64),
+        softs=np.array(softs, dtype=np.int64).reshape(-1, 2),
+        soft_terms=np.array(terms, dtype=np.int64).reshape(-1, 2),
         reals=np.array(emitter.reals, dtype=np.float64),
         options=np.array(emitter.options + [0], dtype=np.int64),
         n_slots=emitter.top + 2,

@@ -309,7 +309,7 @@ def _pick(by_flags, n, starts, keys, weights, flags, has, pc, pa, pb, ps):
 
 
 @njit(cache=True, inline="always")
-def _exp_nonpositive(x):
+def exp_nonpositive(x):
     """exp(x) for LOG_NEGLIGIBLE <= x <= 0 (see `_HALF_POWERS`), 0 below."""
     y = min(max(x, LOG_NEGLIGIBLE), 0.0)
     k = np.floor(y * (-1.0 / np.log(2.0)) + 0.5)  # y = -k ln 2 + r
@@ -352,7 +352,7 @@ def _softmax(op, coef, n, starts, keys, weights, has, pd, pa):
             for j in range(1, i + 1):
                 top = max(top, weights[pd, e + j])
             for j in range(i + 1):  # exp(score - top), 0 where negligible
-                weights[pd, e + j] = _exp_nonpositive(weights[pd, e + j] - top)
+                weights[pd, e + j] = exp_nonpositive(weights[pd, e + j] - top)
             row = out
             total = 0.0
             for j in range(i + 1):  # compacts in place: out <= e + j

@@ -14,7 +14,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.numpy_support import carray
 
-from .execute import run_program
+from .execute import exp_nonpositive, run_program
 
 
 def head_marker(n_heads: int) -> tuple:
@@ -141,11 +141,80 @@ def mix_sum_min(entries, inverse, counts, a, ca, b, cb, attention, entry0, mins,
         mins[h] = np.float64(totals[h]) - np.float64(lost[h])
 
 
+@njit(cache=True, fastmath=True)
+def _row_max(values, n):
+    """max(values[:n]) of finite values, in any order (so that it vectorizes)."""
+    top = values[0]
+    for j in range(1, n):
+        top = max(top, values[j])
+    return top
+
+
+@njit(cache=True, fastmath=True)
+def _row_sum(values, n):
+    """sum(values[:n]) of finite values, in any order (so that it vectorizes)."""
+    total = 0.0
+    for j in range(n):
+        total += values[j]
+    return total
+
+
+@njit(cache=True)
+def soft_sum_min(starts, keys, n_slots, reals, soft_terms, lo, hi, n, attention, entry0, mins,
+                 heads, scores):
+    """`sum_min` of the soft score of terms soft_terms[lo:hi] over shared selectors, fused: row
+    by row, the scores of keys 0..i are summed in `scores`, turned into the softmax (the
+    negligible tail is 0, as in `execute`) and met with the attention at once; no pattern is
+    built. Returns nothing: sum(P) is n."""
+    n_heads = len(heads)
+    row_mins = carray(_stack(heads, np.float32), n_heads)
+    totals = carray(_stack(heads, np.float32), n_heads)
+    lost = carray(_stack(heads, np.float32), n_heads)
+    for h in range(n_heads):
+        totals[h] = 0.0
+        lost[h] = 0.0
+    for i in range(n):
+        for j in range(i + 1):
+            scores[j] = 0.0
+        for k in range(lo, hi):
+            coef, shared = reals[soft_terms[k, 0]], soft_terms[k, 1]
+            if shared < 0:  # coef * dist
+                for j in range(i + 1):
+                    scores[j] += coef * float(i - j)
+            else:
+                r = n_slots + shared
+                for t in range(starts[r, i], starts[r, i + 1]):
+                    scores[keys[r, t]] += coef
+        top = _row_max(scores, i + 1)
+        for j in range(i + 1):
+            scores[j] = exp_nonpositive(scores[j] - top)
+        scale = 1.0 / _row_sum(scores, i + 1)
+        first = 0
+        while scores[first] == 0.0:  # the negligible far keys
+            first += 1
+        row = np.uint64(entry0 + i * (i + 1) // 2)
+        for h in range(n_heads):
+            row_mins[h] = 0.0
+        for j in range(np.uint64(first), np.uint64(i + 1)):
+            w = np.float32(scores[j] * scale)
+            entry = attention[row + j]
+            for h in range(n_heads):
+                row_mins[h] += min(w, entry[h])
+        for h in range(n_heads):  # totals += row_mins, compensated
+            y = row_mins[h] - lost[h]
+            sum_ = totals[h] + y
+            lost[h] = (sum_ - totals[h]) - y
+            totals[h] = sum_
+    for h in range(n_heads):
+        mins[h] = np.float64(totals[h]) - np.float64(lost[h])
+
+
 @njit(cache=True)
 def buffers(n_slots, n_shared, n_flat, width):
     """Buffers for sequences of up to `width` tokens: `n_slots` slot rows, then `n_shared`
     rows of `starts` and `keys` for the shared selectors; `n_flat` rows of flat selectors
-    (entries, inverse, counts) and `mix_sum_min`'s `dense` entries, zeros. What is not zeroed
+    (entries, inverse, counts), `mix_sum_min`'s `dense` entries and `soft_sum_min`'s row of
+    `scores`, zeros. What is not zeroed
     is written before it is read, and touched only as far as it is used."""
     size = max(width * (width + 1) // 2, 2 * width)
     rows = n_slots + n_shared
@@ -154,7 +223,7 @@ def buffers(n_slots, n_shared, n_flat, width):
             np.zeros((n_slots, width), np.bool_), np.zeros(width, np.float64),
             np.arange(n_slots), np.arange(n_slots),
             np.empty((n_flat, size + width), np.int32), np.empty((n_flat, size + width)),
-            np.zeros(n_flat, np.int64), np.zeros(size, np.float32))
+            np.zeros(n_flat, np.int64), np.zeros(size, np.float32), np.zeros(width, np.float64))
 
 
 @njit(cache=True)
@@ -183,9 +252,9 @@ def program_matrix(compiled, corpus, p: int, s: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def score_block(code, program_starts, mixes, flat, shared_lo, shared_hi, reals, options, columns,
-                previous, token_starts, attention, entry_starts, attention_sums, first, last,
-                out, accumulate, heads, work):
+def score_block(code, program_starts, mixes, flat, softs, soft_terms, shared_lo, shared_hi, reals,
+                options, columns, previous, token_starts, attention, entry_starts, attention_sums,
+                first, last, out, accumulate, heads, work):
     """IoU of every program with every head on sequences first..last-1: into out[p, h,
     s - first], or, with `accumulate`, added up over the sequences in out[p, h, 0].
 
@@ -196,7 +265,8 @@ def score_block(code, program_starts, mixes, flat, shared_lo, shared_hi, reals, 
     the corpus's longest, reused from block to block.
     """
     n_heads = len(heads)
-    starts, keys, weights, flags, has, powers, phys, own, entries, inverse, counts, dense = work
+    (starts, keys, weights, flags, has, powers, phys, own, entries, inverse, counts, dense,
+     scores) = work
     n_slots = len(own)
     mins = np.empty(n_heads, np.float64)
     for s in range(first, last):
@@ -212,6 +282,10 @@ def score_block(code, program_starts, mixes, flat, shared_lo, shared_hi, reals, 
                 mix_sum_min(entries, inverse, counts, mixes[p, 1], ca, mixes[p, 3], cb,
                             attention, entry_starts[s], mins, heads, dense)
                 program_sum = n * (ca + cb)
+            elif softs[p, 0] >= 0:  # a soft score over shared selectors: fused
+                soft_sum_min(starts, keys, n_slots, reals, soft_terms, softs[p, 0], softs[p, 1], n,
+                             attention, entry_starts[s], mins, heads, scores)
+                program_sum = float(n)
             else:
                 run_program(code, program_starts[p], program_starts[p + 1], reals, options,
                             columns, previous, base, n, starts, keys, weights, flags, has,

@@ -75,10 +75,10 @@ def _blocks(
             out = np.empty((len(compiled), corpus.n_heads, last - first), dtype=np.float64)
         if len(compiled):
             score_block(
-                compiled.code, compiled.starts, compiled.mixes, compiled.flat, *compiled.shared,
-                compiled.reals, compiled.options, corpus.columns, corpus.previous,
-                corpus.token_starts, corpus.attention, corpus.entry_starts,
-                corpus.attention_sums, first, last, out, accumulate,
+                compiled.code, compiled.starts, compiled.mixes, compiled.flat, compiled.softs,
+                compiled.soft_terms, *compiled.shared, compiled.reals, compiled.options,
+                corpus.columns, corpus.previous, corpus.token_starts, corpus.attention,
+                corpus.entry_starts, corpus.attention_sums, first, last, out, accumulate,
                 head_marker(corpus.n_heads), local.work,
             )
         return int(first), int(last), out
