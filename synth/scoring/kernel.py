@@ -113,11 +113,12 @@ def mix_sum_min(entries, inverse, counts, a, ca, b, cb, attention, entry0, mins,
     for h in range(n_heads):
         totals[h] = 0.0
         lost[h] = 0.0
-    if b >= 0:
+    alone = b < 0  # then the weights come straight from `inverse`
+    if not alone:
         for t in range(counts[b]):
             dense[entries[b, t]] = inverse[b, t] * cb
-    for t in range(counts[a]):
-        dense[entries[a, t]] += inverse[a, t] * ca
+        for t in range(counts[a]):
+            dense[entries[a, t]] += inverse[a, t] * ca
     for part in (a, b):
         if part < 0:
             continue
@@ -127,8 +128,11 @@ def mix_sum_min(entries, inverse, counts, a, ca, b, cb, attention, entry0, mins,
                 acc[h] = 0.0
             for t in range(np.uint64(start), np.uint64(min(start + CHUNK, m))):
                 e = np.uint64(entries[part, t])
-                w = dense[e]
-                dense[e] = 0.0
+                if alone:
+                    w = np.float32(inverse[part, t] * ca)
+                else:
+                    w = dense[e]
+                    dense[e] = 0.0
                 entry = attention[np.uint64(entry0) + e]
                 for h in range(n_heads):
                     acc[h] += min(w, entry[h])
