@@ -160,6 +160,16 @@ def test_fused_mixtures_and_unshared_selectors_equal_the_interpreter():
             np.testing.assert_allclose(plain[p, :, s], expected, atol=1e-6, rtol=0)
 
 
+def test_exp_on_the_softmax_range_equals_numpy():
+    from headcode.synth.scoring.execute import LOG_NEGLIGIBLE, exp_nonpositive
+
+    xs = np.linspace(LOG_NEGLIGIBLE, 0.0, 20001)
+    got = np.array([exp_nonpositive(x) for x in xs])
+    assert np.max(np.abs(got - np.exp(xs)) / np.exp(xs)) < 5e-16
+    assert exp_nonpositive(LOG_NEGLIGIBLE - 1e-9) == 0.0 and exp_nonpositive(-1e300) == 0.0
+    assert exp_nonpositive(0.0) == 1.0
+
+
 def test_shared_selectors_are_bounded_by_the_sequence_length():
     limits = [shared_limit(width) for width in (8, 128, 256, 1024, 4096, 100_000)]
     assert limits[:2] == [1024, 1024] and limits == sorted(limits, reverse=True)
