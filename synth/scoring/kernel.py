@@ -40,6 +40,37 @@ def _stack(typingctx, heads, dtype):
 CHUNK = 16  # mix_sum_min's entries summed in float32 before they join the totals
 
 
+@njit(cache=True, inline="always")
+def _head_sums(heads):
+    """Three float32 stack buffers of len(heads): a running part, the totals and their Kahan
+    compensation (these two zeroed)."""
+    n_heads = len(heads)
+    part = carray(_stack(heads, np.float32), n_heads)
+    totals = carray(_stack(heads, np.float32), n_heads)
+    lost = carray(_stack(heads, np.float32), n_heads)
+    for h in range(n_heads):
+        totals[h] = 0.0
+        lost[h] = 0.0
+    return part, totals, lost
+
+
+@njit(cache=True, inline="always")
+def _add_compensated(totals, lost, part, n_heads):
+    """totals[h] += part[h] for every head, with Kahan's compensation kept in `lost`."""
+    for h in range(n_heads):
+        y = part[h] - lost[h]
+        total = totals[h] + y
+        lost[h] = (total - totals[h]) - y
+        totals[h] = total
+
+
+@njit(cache=True, inline="always")
+def _put_compensated(totals, lost, mins, n_heads):
+    """mins[h] = the compensated totals, in float64."""
+    for h in range(n_heads):
+        mins[h] = np.float64(totals[h]) - np.float64(lost[h])
+
+
 @njit(cache=True)
 def sum_min(starts, keys, weights, r, n, attention, entry0, mins, heads):
     """Set mins[h] to the sum over P's entries of min(P[i, j], A[h, i, j]) for every head h,
@@ -50,12 +81,7 @@ def sum_min(starts, keys, weights, r, n, attention, entry0, mins, heads):
     each row's in float32 (a row sums to 1), added up in float32 with Kahan's compensation.
     """
     n_heads = len(heads)
-    row_mins = carray(_stack(heads, np.float32), n_heads)
-    totals = carray(_stack(heads, np.float32), n_heads)
-    lost = carray(_stack(heads, np.float32), n_heads)  # Kahan compensation of totals
-    for h in range(n_heads):
-        totals[h] = 0.0
-        lost[h] = 0.0
+    row_mins, totals, lost = _head_sums(heads)
     program_sum = 0.0
     for i in range(n):
         row = entry0 + i * (i + 1) // 2
@@ -67,13 +93,8 @@ def sum_min(starts, keys, weights, r, n, attention, entry0, mins, heads):
             entry = attention[row + keys[r, t]]
             for h in range(n_heads):
                 row_mins[h] += min(w, entry[h])
-        for h in range(n_heads):  # totals += row_mins, compensated
-            y = row_mins[h] - lost[h]
-            total = totals[h] + y
-            lost[h] = (total - totals[h]) - y
-            totals[h] = total
-    for h in range(n_heads):
-        mins[h] = np.float64(totals[h]) - np.float64(lost[h])
+        _add_compensated(totals, lost, row_mins, n_heads)
+    _put_compensated(totals, lost, mins, n_heads)
     return program_sum
 
 
@@ -107,12 +128,7 @@ def mix_sum_min(entries, inverse, counts, a, ca, b, cb, attention, entry0, mins,
     which. Entries are streamed without regard to rows, summed in float32 `CHUNK` at a time,
     then added up with Kahan's compensation. Returns nothing: sum(P) is n * (ca + cb)."""
     n_heads = len(heads)
-    acc = carray(_stack(heads, np.float32), n_heads)
-    totals = carray(_stack(heads, np.float32), n_heads)
-    lost = carray(_stack(heads, np.float32), n_heads)
-    for h in range(n_heads):
-        totals[h] = 0.0
-        lost[h] = 0.0
+    acc, totals, lost = _head_sums(heads)
     alone = b < 0  # then the weights come straight from `inverse`
     if not alone:
         for t in range(counts[b]):
@@ -136,13 +152,8 @@ def mix_sum_min(entries, inverse, counts, a, ca, b, cb, attention, entry0, mins,
                 entry = attention[np.uint64(entry0) + e]
                 for h in range(n_heads):
                     acc[h] += min(w, entry[h])
-            for h in range(n_heads):  # totals += acc, compensated
-                y = acc[h] - lost[h]
-                total = totals[h] + y
-                lost[h] = (total - totals[h]) - y
-                totals[h] = total
-    for h in range(n_heads):
-        mins[h] = np.float64(totals[h]) - np.float64(lost[h])
+            _add_compensated(totals, lost, acc, n_heads)
+    _put_compensated(totals, lost, mins, n_heads)
 
 
 @njit(cache=True, fastmath=True)
@@ -171,12 +182,7 @@ def soft_sum_min(starts, keys, n_slots, reals, soft_terms, lo, hi, n, attention,
     negligible tail is 0, as in `execute`) and met with the attention at once; no pattern is
     built. Returns nothing: sum(P) is n."""
     n_heads = len(heads)
-    row_mins = carray(_stack(heads, np.float32), n_heads)
-    totals = carray(_stack(heads, np.float32), n_heads)
-    lost = carray(_stack(heads, np.float32), n_heads)
-    for h in range(n_heads):
-        totals[h] = 0.0
-        lost[h] = 0.0
+    row_mins, totals, lost = _head_sums(heads)
     for i in range(n):
         for j in range(i + 1):
             scores[j] = 0.0
@@ -204,13 +210,8 @@ def soft_sum_min(starts, keys, n_slots, reals, soft_terms, lo, hi, n, attention,
             entry = attention[row + j]
             for h in range(n_heads):
                 row_mins[h] += min(w, entry[h])
-        for h in range(n_heads):  # totals += row_mins, compensated
-            y = row_mins[h] - lost[h]
-            sum_ = totals[h] + y
-            lost[h] = (sum_ - totals[h]) - y
-            totals[h] = sum_
-    for h in range(n_heads):
-        mins[h] = np.float64(totals[h]) - np.float64(lost[h])
+        _add_compensated(totals, lost, row_mins, n_heads)
+    _put_compensated(totals, lost, mins, n_heads)
 
 
 @njit(cache=True)
