@@ -97,11 +97,11 @@ def _blocks(
             spare.append(done[2])
 
     threads = threads or numba.get_num_threads()
-    pending: deque = deque()  # at most 2 blocks per thread in flight: bounded memory
+    pending: deque = deque()  # at most 4 blocks per thread in flight: bounded memory
     with ThreadPoolExecutor(threads) as pool:
         for task in tasks():
             pending.append(pool.submit(run, *task))
-            if len(pending) >= 2 * threads:
+            if len(pending) >= 4 * threads:
                 yield from finished(pending.popleft())
         while pending:
             yield from finished(pending.popleft())
