@@ -52,8 +52,9 @@ class CompiledPrograms:
     starts: np.ndarray  # (programs + 1,) int64
     shared: tuple[int, int]  # code[shared[0]:shared[1]]: the shared selectors, kept per sequence
     n_shared: int  # shared selectors
-    mixes: np.ndarray  # (programs, 4) int64: a mixture of flat selectors, or -1 (see `mix_form`)
+    mixes: np.ndarray  # (programs, 6) int64: a mixture of flat selectors, or -1 (see `mix_form`)
     flat: np.ndarray  # (flat selectors,) int64: the shared selector each one is a flat view of
+    parts: np.ndarray  # (parts, 2) int64: a mixture's part, [flat selector, factor (reals index)]
     softs: np.ndarray  # (programs, 2) int64: a soft score's terms soft_terms[lo:hi], or -1
     soft_terms: np.ndarray  # (terms, 2) int64: coefficient (reals index), shared selector or -1
     reals: np.ndarray  # float64, indexed by instructions' p0
@@ -266,20 +267,26 @@ def _mix_parts(expr: n.Node) -> list[tuple[float, n.Node]] | None:
     return None
 
 
-def mix_form(emitter: _Emitter, expr: n.Node, flat: dict[int, int]) -> list[int]:
+def mix_form(emitter: _Emitter, expr: n.Node, flat: dict[int, int],
+             parts: dict[tuple[int, float], tuple[int, int]]) -> list[int]:
     """The kernel's fused form of a program that mixes one or two shared selectors,
-    [factor a (reals index), flat selector a, factor b, flat selector b] (b: -1, -1 if
-    absent), or [-1] * 4. `flat` numbers the shared selectors that the kernel lays out flat
-    (shared index -> flat index); new ones are added. Call after the program's instructions
-    are emitted (they share its selectors)."""
-    parts = _mix_parts(expr)
-    if parts is None or any(part not in emitter.shared for _, part in parts):
-        return [-1] * 4
-    form = []
-    for weight, part in parts:
+    [factor a (reals index), flat selector a, factor b, flat selector b, part a, part b]
+    (b's: -1 if absent), or [-1] * 6. `flat` numbers the shared selectors that the kernel lays
+    out flat (shared index -> flat index), `parts` the distinct (flat selector, factor) pairs
+    (-> part index and the factor's reals index), whose min-sums the kernel takes once per
+    sequence for every program that has them; new ones are added to both. Call after the
+    program's instructions are emitted (they share its selectors)."""
+    mixed = _mix_parts(expr)
+    if mixed is None or any(part not in emitter.shared for _, part in mixed):
+        return [-1] * 6
+    form, ids = [], []
+    for weight, part in mixed:
         index = flat.setdefault(emitter.shared[part], len(flat))
-        form += [emitter.real(weight), index]
-    return form + [-1, -1] * (2 - len(parts))
+        part_id, real = parts.setdefault((index, weight), (len(parts), emitter.real(weight)))
+        form += [real, index]
+        ids.append(part_id)
+    pad = 2 - len(mixed)
+    return form + [-1, -1] * pad + ids + [-1] * pad
 
 
 def indicator_selector(term: n.Term) -> n.Node:
@@ -331,13 +338,13 @@ def compile_programs(programs: list[Program | n.Node], interner: Interner,
     """Check and compile programs; string literals are interned into `interner`. At most
     `max_shared` distinct selectors are shared (see `shared_limit`)."""
     emitter = _Emitter(interner, max_shared)
-    starts, ids, mixes, flat, softs, terms = [0], [], [], {}, [], []
+    starts, ids, mixes, flat, parts, softs, terms = [0], [], [], {}, {}, [], []
     for program in programs:
         expr = closed_expression(program)
         emitter.pattern(expr, 0)
         starts.append(len(emitter.code))
         ids.append(uses_id(expr))
-        mixes.append(mix_form(emitter, expr, flat))
+        mixes.append(mix_form(emitter, expr, flat, parts))
         softs.append(soft_form(emitter, expr, terms))
     shared = (len(emitter.code), len(emitter.code) + len(emitter.shared_code))
     return CompiledPrograms(
@@ -345,8 +352,10 @@ def compile_programs(programs: list[Program | n.Node], interner: Interner,
         starts=np.array(starts, dtype=np.int64),
         shared=shared,
         n_shared=len(emitter.shared),
-        mixes=np.array(mixes, dtype=np.int64).reshape(-1, 4),
+        mixes=np.array(mixes, dtype=np.int64).reshape(-1, 6),
         flat=np.array(list(flat), dtype=np.int64),
+        parts=np.array([[index, real] for (index, _), (_, real) in parts.items()],
+                       dtype=np.int64).reshape(-1, 2),
         softs=np.array(softs, dtype=np.int64).reshape(-1, 2),
         soft_terms=np.array(terms, dtype=np.int64).reshape(-1, 2),
         reals=np.array(emitter.reals, dtype=np.float64),

@@ -37,7 +37,7 @@ def _stack(typingctx, heads, dtype):
     return types.CPointer(item)(heads, dtype), codegen
 
 
-CHUNK = 16  # mix_sum_min's entries summed in float32 before they join the totals
+CHUNK = 16  # entries summed in float32 before they join the compensated totals
 
 
 @njit(cache=True, inline="always")
@@ -120,40 +120,61 @@ def lay_flat(starts, keys, r, n, entries, inverse, f):
 
 
 @njit(cache=True)
-def mix_sum_min(entries, inverse, counts, a, ca, b, cb, attention, entry0, mins, heads, dense):
-    """`sum_min` of the mixture ca * uniform(a) + cb * uniform(b) of flat selectors (b < 0: a
-    alone), fused: no pattern is built. The weights are scattered into `dense` (float32
-    zeros, one per entry), then a's entries and b's are read back and cleared, so an entry in
-    both counts once (the second time it weighs 0 and adds min(0, A) = 0) and no branch asks
-    which. Entries are streamed without regard to rows, summed in float32 `CHUNK` at a time,
-    then added up with Kahan's compensation. Returns nothing: sum(P) is n * (ca + cb)."""
+def part_sum_min(entries, inverse, counts, f, factor, attention, entry0, mins, heads):
+    """`sum_min` of a mixture's part, factor * uniform(flat selector f), fused: no pattern is
+    built. Its entries are streamed without regard to rows, summed in float32 `CHUNK` at a
+    time, then added up with Kahan's compensation."""
     n_heads = len(heads)
     acc, totals, lost = _head_sums(heads)
-    alone = b < 0  # then the weights come straight from `inverse`
-    if not alone:
-        for t in range(counts[b]):
-            dense[entries[b, t]] = inverse[b, t] * cb
-        for t in range(counts[a]):
-            dense[entries[a, t]] += inverse[a, t] * ca
-    for part in (a, b):
-        if part < 0:
+    m = counts[f]
+    for start in range(0, m, CHUNK):
+        for h in range(n_heads):
+            acc[h] = 0.0
+        for t in range(np.uint64(start), np.uint64(min(start + CHUNK, m))):
+            w = np.float32(inverse[f, t] * factor)
+            entry = attention[np.uint64(entry0) + np.uint64(entries[f, t])]
+            for h in range(n_heads):
+                acc[h] += min(w, entry[h])
+        _add_compensated(totals, lost, acc, n_heads)
+    _put_compensated(totals, lost, mins, n_heads)
+
+
+@njit(cache=True)
+def add_overlap(entries, inverse, counts, a, ca, b, cb, attention, entry0, mins, heads, dense):
+    """Turn mins[h], the parts' min-sums added up, into the min-sum of their mixture: on an
+    entry that both parts select, with weights wa and wb, add min(wa + wb, A) - min(wa, A) -
+    min(wb, A). The smaller part's weights are scattered into `dense` (float32 zeros, one per
+    entry), the other's entries look for theirs there, then they are cleared."""
+    n_heads = len(heads)
+    if counts[b] > counts[a]:  # the formula is symmetric: scatter the smaller part
+        a, ca, b, cb = b, cb, a, ca
+    acc, totals, lost = _head_sums(heads)
+    for t in range(counts[b]):
+        dense[entries[b, t]] = inverse[b, t] * cb
+    for h in range(n_heads):
+        acc[h] = 0.0
+    found = 0
+    for t in range(np.uint64(counts[a])):
+        e = np.uint64(entries[a, t])
+        wb = dense[e]
+        if wb == 0.0:
             continue
-        m = counts[part]
-        for start in range(0, m, CHUNK):
+        wa = np.float32(inverse[a, t] * ca)
+        both = np.float32(wa + wb)
+        entry = attention[np.uint64(entry0) + e]
+        for h in range(n_heads):
+            acc[h] += min(both, entry[h]) - min(wa, entry[h]) - min(wb, entry[h])
+        found += 1
+        if found == CHUNK:
+            _add_compensated(totals, lost, acc, n_heads)
             for h in range(n_heads):
                 acc[h] = 0.0
-            for t in range(np.uint64(start), np.uint64(min(start + CHUNK, m))):
-                e = np.uint64(entries[part, t])
-                if alone:
-                    w = np.float32(inverse[part, t] * ca)
-                else:
-                    w = dense[e]
-                    dense[e] = 0.0
-                entry = attention[np.uint64(entry0) + e]
-                for h in range(n_heads):
-                    acc[h] += min(w, entry[h])
-            _add_compensated(totals, lost, acc, n_heads)
-    _put_compensated(totals, lost, mins, n_heads)
+            found = 0
+    _add_compensated(totals, lost, acc, n_heads)
+    for t in range(counts[b]):
+        dense[entries[b, t]] = 0.0
+    for h in range(n_heads):
+        mins[h] += np.float64(totals[h]) - np.float64(lost[h])
 
 
 @njit(cache=True, fastmath=True)
@@ -215,12 +236,12 @@ def soft_sum_min(starts, keys, n_slots, reals, soft_terms, lo, hi, n, attention,
 
 
 @njit(cache=True)
-def buffers(n_slots, n_shared, n_flat, width):
+def buffers(n_slots, n_shared, n_flat, n_parts, n_heads, width):
     """Buffers for sequences of up to `width` tokens: `n_slots` slot rows, then `n_shared`
     rows of `starts` and `keys` for the shared selectors; `n_flat` rows of flat selectors
-    (entries, inverse, counts), `mix_sum_min`'s `dense` entries and `soft_sum_min`'s row of
-    `scores`, zeros. What is not zeroed
-    is written before it is read, and touched only as far as it is used."""
+    (entries, inverse, counts); `add_overlap`'s `dense` entries (zeros), `soft_sum_min`'s row
+    of `scores` and the min-sums of `n_parts` mixture parts. What is not zeroed is written
+    before it is read, and touched only as far as it is used."""
     size = max(width * (width + 1) // 2, 2 * width)
     rows = n_slots + n_shared
     return (np.zeros((rows, width + 1), np.int64), np.empty((rows, size), np.int32),
@@ -228,13 +249,15 @@ def buffers(n_slots, n_shared, n_flat, width):
             np.zeros((n_slots, width), np.bool_), np.zeros(width, np.float64),
             np.arange(n_slots), np.arange(n_slots),
             np.empty((n_flat, size + width), np.int32), np.empty((n_flat, size + width)),
-            np.zeros(n_flat, np.int64), np.zeros(size, np.float32), np.zeros(width, np.float64))
+            np.zeros(n_flat, np.int64), np.zeros(size, np.float32), np.zeros(width, np.float64),
+            np.zeros((n_parts, n_heads), np.float64))
 
 
 @njit(cache=True)
 def _program_matrix(code, lo, hi, shared_lo, shared_hi, n_shared, reals, options, n_slots,
                     columns, previous, base, n):
-    starts, keys, weights, flags, has, powers, phys, own = buffers(n_slots, n_shared, 0, n)[:8]
+    starts, keys, weights, flags, has, powers, phys, own = buffers(n_slots, n_shared, 0, 0, 0,
+                                                                   n)[:8]
     for first, last in ((shared_lo, shared_hi), (lo, hi)):
         run_program(code, first, last, reals, options, columns, previous, base, n, starts,
                     keys, weights, flags, has, powers, phys, own)
@@ -257,21 +280,22 @@ def program_matrix(compiled, corpus, p: int, s: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def score_block(code, program_starts, mixes, flat, softs, soft_terms, shared_lo, shared_hi, reals,
-                options, columns, previous, token_starts, attention, entry_starts, attention_sums,
-                first, last, out, accumulate, heads, work):
+def score_block(code, program_starts, mixes, flat, parts, softs, soft_terms, shared_lo, shared_hi,
+                reals, options, columns, previous, token_starts, attention, entry_starts,
+                attention_sums, first, last, out, accumulate, heads, work):
     """IoU of every program with every head on sequences first..last-1: into out[p, h,
     s - first], or, with `accumulate`, added up over the sequences in out[p, h, 0].
 
-    Per sequence: the shared selectors once (and laid flat for the fused mixtures), then every
-    program, while the sequence's attention stays in the core's cache. Releases the GIL:
+    Per sequence: the shared selectors once (laid flat for the fused mixtures, and the
+    min-sums of the mixtures' parts), then every program, while the sequence's attention stays
+    in the core's cache. Releases the GIL:
     blocks run in parallel on threads. `heads` is `head_marker(attention.shape[1])` (one
     compilation per head count); `work` is a thread's `buffers(...)` for sequences of up to
     the corpus's longest, reused from block to block.
     """
     n_heads = len(heads)
     (starts, keys, weights, flags, has, powers, phys, own, entries, inverse, counts, dense,
-     scores) = work
+     scores, part_mins) = work
     n_slots = len(own)
     mins = np.empty(n_heads, np.float64)
     for s in range(first, last):
@@ -281,11 +305,20 @@ def score_block(code, program_starts, mixes, flat, softs, soft_terms, shared_lo,
                     starts, keys, weights, flags, has, powers, phys, own)
         for f in range(len(flat)):
             counts[f] = lay_flat(starts, keys, n_slots + flat[f], n, entries, inverse, f)
+        for k in range(len(parts)):
+            part_sum_min(entries, inverse, counts, parts[k, 0], reals[parts[k, 1]], attention,
+                         entry_starts[s], part_mins[k], heads)
         for p in range(len(program_starts) - 1):
-            if mixes[p, 0] >= 0:  # a mixture of flat selectors: fused
-                ca, cb = reals[mixes[p, 0]], reals[mixes[p, 2]] if mixes[p, 3] >= 0 else 0.0
-                mix_sum_min(entries, inverse, counts, mixes[p, 1], ca, mixes[p, 3], cb,
-                            attention, entry_starts[s], mins, heads, dense)
+            if mixes[p, 0] >= 0:  # a mixture of flat selectors: its parts' sums, fused
+                ca, b = reals[mixes[p, 0]], mixes[p, 3]
+                cb = reals[mixes[p, 2]] if b >= 0 else 0.0
+                for h in range(n_heads):
+                    mins[h] = part_mins[mixes[p, 4], h]
+                if b >= 0:
+                    for h in range(n_heads):
+                        mins[h] += part_mins[mixes[p, 5], h]
+                    add_overlap(entries, inverse, counts, mixes[p, 1], ca, b, cb, attention,
+                                entry_starts[s], mins, heads, dense)
                 program_sum = n * (ca + cb)
             elif softs[p, 0] >= 0:  # a soft score over shared selectors: fused
                 soft_sum_min(starts, keys, n_slots, reals, soft_terms, softs[p, 0], softs[p, 1], n,

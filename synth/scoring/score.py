@@ -64,7 +64,8 @@ def _blocks(
 
     def run(corpus: ScoringCorpus, first: int, last: int) -> tuple[int, int, np.ndarray]:
         if not hasattr(local, "work"):
-            local.work = buffers(compiled.n_slots, compiled.n_shared, len(compiled.flat), width)
+            local.work = buffers(compiled.n_slots, compiled.n_shared, len(compiled.flat),
+                                 len(compiled.parts), corpus.n_heads, width)
         if accumulate:
             try:
                 out = spare.pop()
@@ -75,11 +76,11 @@ def _blocks(
             out = np.empty((len(compiled), corpus.n_heads, last - first), dtype=np.float64)
         if len(compiled):
             score_block(
-                compiled.code, compiled.starts, compiled.mixes, compiled.flat, compiled.softs,
-                compiled.soft_terms, *compiled.shared, compiled.reals, compiled.options,
-                corpus.columns, corpus.previous, corpus.token_starts, corpus.attention,
-                corpus.entry_starts, corpus.attention_sums, first, last, out, accumulate,
-                head_marker(corpus.n_heads), local.work,
+                compiled.code, compiled.starts, compiled.mixes, compiled.flat, compiled.parts,
+                compiled.softs, compiled.soft_terms, *compiled.shared, compiled.reals,
+                compiled.options, corpus.columns, corpus.previous, corpus.token_starts,
+                corpus.attention, corpus.entry_starts, corpus.attention_sums, first, last, out,
+                accumulate, head_marker(corpus.n_heads), local.work,
             )
         return int(first), int(last), out
 
