@@ -11,7 +11,9 @@ Compares, in one run, three ways to get the soft IoU of every (program, head):
       torch broadcasting; the matrices are made by the engine and not timed, so (c) is its IoU
       stage alone (a lower bound on its cost); timed on a subset of sequences, extrapolated.
 Throughput is (program x head x query row) per second. The JIT compilation of (a) is timed
-separately, against an empty Numba cache; (a)'s figure is the wall time of the whole job.
+separately, against an empty Numba cache; (a)'s figure is the wall time of the whole job. Each of
+(a), (b) and (c) is timed `--repeat` times and its best time counts ((c) per sequence; this
+machine's timings move by up to 1.5x from run to run); the times of (a) and (b) are printed.
 
     python benchmarks/scoring.py                   # 2,000 programs x 40 heads x 200 sequences
     python benchmarks/scoring.py --dump DUMP       # a dump made by `headcode extract`
@@ -135,8 +137,9 @@ def emitted(functions, dump, seqs) -> tuple[np.ndarray, float]:
     return out, time.perf_counter() - start
 
 
-def dense(compiled, dump, seqs, chunk: int = 100) -> float:
-    """(c): seconds for the dense IoU of every program with every head on `seqs`."""
+def dense(compiled, dump, seqs, repeat: int, chunk: int = 100) -> float:
+    """(c): seconds for the dense IoU of every program with every head on `seqs` (per
+    sequence, the best of `repeat` timings)."""
     import torch
 
     from headcode.synth import scoring
@@ -153,12 +156,15 @@ def dense(compiled, dump, seqs, chunk: int = 100) -> float:
             for p in range(len(compiled))
         ]).astype(np.float32))
         attention = torch.from_numpy(np.asarray(dump.packed(int(s)), dtype=np.float32))
-        start = time.perf_counter()
-        for lo in range(0, len(compiled), chunk):
-            p = matrices[lo : lo + chunk]
-            mins = torch.minimum(p[:, None, :], attention[None]).sum(-1)
-            (mins / (p.sum(-1)[:, None] + attention.sum(-1)[None] - mins)).numpy()
-        seconds += time.perf_counter() - start
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            for lo in range(0, len(compiled), chunk):
+                p = matrices[lo : lo + chunk]
+                mins = torch.minimum(p[:, None, :], attention[None]).sum(-1)
+                (mins / (p.sum(-1)[:, None] + attention.sum(-1)[None] - mins)).numpy()
+            times.append(time.perf_counter() - start)
+        seconds += min(times)
     return seconds
 
 
@@ -171,6 +177,7 @@ def main() -> None:
     parser.add_argument("--subset-programs", type=int, default=80, help="of (b)")
     parser.add_argument("--subset-sequences", type=int, default=20, help="of (b)")
     parser.add_argument("--dense-sequences", type=int, default=10, help="of (c)")
+    parser.add_argument("--repeat", type=int, default=3, help="timings of each, the best counts")
     args = parser.parse_args()
     # Numba reads its cache directory when imported: an empty one, so that the JIT is timed.
     os.environ.setdefault("NUMBA_CACHE_DIR", tempfile.mkdtemp(prefix="headcode-numba-"))
@@ -205,24 +212,34 @@ def main() -> None:
     one = next(scoring.iter_dump_corpora(dump, heads, scoring.Interner(), max_bytes=1))
     scoring.sequence_ious(programs[:1], one)
     jit = time.perf_counter() - start
-    start, cpu = time.perf_counter(), time.process_time()
-    ious = scoring.score(programs, dump)
-    engine, engine_cpu = time.perf_counter() - start, time.process_time() - cpu
+    runs = []
+    for _ in range(args.repeat):
+        start, cpu = time.perf_counter(), time.process_time()
+        ious = scoring.score(programs, dump)
+        runs.append((time.perf_counter() - start, time.process_time() - cpu))
+    engine, engine_cpu = min(runs)
     engine_rate = units / engine
-    print(f"(a) compiled engine: {engine:.2f} s wall ({engine_cpu:.2f} s CPU) + JIT {jit:.2f} s "
-          f"= {engine + jit:.2f} s; {engine_rate:,.0f} units/s")
+    print(f"(a) compiled engine: {engine:.2f} s wall ({engine_cpu:.2f} s CPU), the best of "
+          + ", ".join(f"{wall:.2f}" for wall, _ in runs)
+          + f" s; {engine_rate:,.0f} units/s; JIT {jit:.2f} s; the whole job, cold (JIT and "
+          f"the first run): {jit + runs[0][0]:.2f} s")
 
     # (b) on a subset of programs and sequences, checked against (a) on the same.
     picks = spread(args.subset_programs, len(programs))
     seqs = spread(args.subset_sequences, len(dump))
     sub_rows = int(dump.lengths[seqs].sum())
     functions = emitted_module(programs, picks, Path(tempfile.mkdtemp(prefix="headcode-emit-")))
-    slow, seconds = emitted(functions, dump, seqs)
+    times = []
+    for _ in range(args.repeat):
+        slow, seconds = emitted(functions, dump, seqs)
+        times.append(seconds)
+    seconds = min(times)
     slow_rate = len(picks) * len(heads) * sub_rows / seconds
     subset = scoring.encode_corpus([(dump.features(int(s)), dump.packed(int(s))) for s in seqs])
     fast = scoring.sequence_ious([programs[p] for p in picks], subset)
     print(f"(b) emitted Python + NumPy IoU: {slow_rate:,.0f} units/s, measured on {len(picks)} "
-          f"programs x {len(seqs)} sequences ({sub_rows} query rows) in {seconds:.1f} s; "
+          f"programs x {len(seqs)} sequences ({sub_rows} query rows) in {seconds:.2f} s (runs: "
+          f"{', '.join(f'{t:.2f}' for t in times)}); "
           f"extrapolated to the whole job: {units / slow_rate:,.0f} s; "
           f"max |(a) - (b)| per sequence: {np.abs(fast - slow).max():.1e}")
 
@@ -230,7 +247,7 @@ def main() -> None:
     torch.set_num_threads(numba.get_num_threads())
     compiled = scoring.compile_programs(programs, scoring.Interner())
     seqs = spread(args.dense_sequences, len(dump))
-    seconds = dense(compiled, dump, seqs)
+    seconds = dense(compiled, dump, seqs, args.repeat)
     dense_rate = len(programs) * len(heads) * int(dump.lengths[seqs].sum()) / seconds
     print(f"(c) dense torch IoU, matrices given: {dense_rate:,.0f} units/s, measured on "
           f"{len(programs)} programs x {len(seqs)} sequences in {seconds:.1f} s; extrapolated "
