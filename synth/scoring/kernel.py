@@ -1,9 +1,12 @@
 """The scoring kernel: programs against every head, on blocks of sequences.
 
-For each program and sequence, `execute.run_program` gives the program's sparse rows; each
-entry (i, j, w) then adds min(w, A[h, i, j]) for all heads h at once (attention stored with the
-heads innermost). Rows of P and A are distributions, so sum(max) = sum(P) + sum(A) - sum(min):
-the IoU needs P's non-zero entries only.
+Each non-zero entry (i, j, w) of a program's pattern P adds min(w, A[h, i, j]) for all heads h
+at once (attention stored with the heads innermost). Rows of P and A are distributions, so
+sum(max) = sum(P) + sum(A) - sum(min): the IoU needs P's non-zero entries only. A program's
+entries come three ways: mixtures of one or two shared selectors from their parts' sums
+(`part_sum_min`, `add_overlap`), soft scores over shared selectors row by row
+(`soft_sum_min`), and any other program from the sparse rows that `execute.run_program`
+builds (`sum_min`).
 """
 
 from __future__ import annotations
@@ -288,10 +291,9 @@ def score_block(code, program_starts, mixes, flat, parts, softs, soft_terms, sha
 
     Per sequence: the shared selectors once (laid flat for the fused mixtures, and the
     min-sums of the mixtures' parts), then every program, while the sequence's attention stays
-    in the core's cache. Releases the GIL:
-    blocks run in parallel on threads. `heads` is `head_marker(attention.shape[1])` (one
-    compilation per head count); `work` is a thread's `buffers(...)` for sequences of up to
-    the corpus's longest, reused from block to block.
+    in the core's cache. Releases the GIL: blocks run in parallel on threads. `heads` is
+    `head_marker(attention.shape[1])` (one compilation per head count); `work` is a thread's
+    `buffers(...)` for sequences of up to the corpus's longest, reused from block to block.
     """
     n_heads = len(heads)
     (starts, keys, weights, flags, has, powers, phys, own, entries, inverse, counts, dense,
