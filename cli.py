@@ -553,13 +553,15 @@ def score(
 def _print_scores(rows: list[dict], dump: str) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=f"soft IoU, mean of {rows[0]['sequences']} sequences", caption=dump)
     table.add_column("program", overflow="fold")
     table.add_column("head", justify="right")
     table.add_column("IoU", justify="right")
     for row in rows:
-        table.add_row(row["program"], f"{row['layer']}.{row['head']}", f"{row['iou']:.4f}")
+        # Text, not markup: `[k.punct]` in a program is not a style tag
+        table.add_row(Text(row["program"]), f"{row['layer']}.{row['head']}", f"{row['iou']:.4f}")
     Console().print(table)
 
 # ---------------------------------------------------------------- synthesis
@@ -802,7 +804,7 @@ def _run_synth(out: Path, model: Optional[str], text: Optional[str], dump: Optio
         "max_tokens": max_tokens,
     })
     with Progress(TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.description}"), transient=True,
+                  TextColumn("{task.description}", markup=False), transient=True,
                   disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("", total=len(chosen))
         results = synthesize(

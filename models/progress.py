@@ -36,7 +36,7 @@ def progress_bar(total: int, description: str, enabled: bool = True) -> Iterator
     )
 
     columns = (
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

@@ -287,6 +287,15 @@ def test_cli_file_scores_assigned_heads_unless_heads_given(monkeypatch, capsys, 
     assert "end" in out and "1.2" in out
 
 
+def test_cli_table_shows_brackets_of_programs(monkeypatch, capsys, dump):
+    """A soft score's `[k.punct]` is program text in the table, not a style tag."""
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, err = cli(monkeypatch, capsys, "score", "-e", "softmax(2 * [k.punct] - dist)",
+                         "--dump", dump.path, "--heads", "0.0")
+    assert code == 0, err
+    assert "softmax(2 * [k.punct] - dist)" in out
+
+
 @pytest.mark.parametrize("args, message", [
     (["-e", "prev(1)", "--dump", "/no/such/dump"], "no attention dump"),
     (["-e", "prev(1)", "--heads", "2.0"], "out of range"),
