@@ -55,7 +55,7 @@ class CompiledPrograms:
     starts: np.ndarray  # (programs + 1,) int64
     shared: tuple[int, int]  # code[shared[0]:shared[1]]: the shared selectors, kept per sequence
     n_shared: int  # shared selectors
-    mixes: np.ndarray  # (programs, 6) int64: a mixture of flat selectors, or -1 (see `mix_form`)
+    mixes: np.ndarray  # (programs, 2) int64: a mixture's parts, or -1 (see `mix_form`)
     flat: np.ndarray  # (flat selectors,) int64: the shared selector each one is a flat view of
     parts: np.ndarray  # (parts, 2) int64: a mixture's part, [flat selector, factor (reals index)]
     softs: np.ndarray  # (programs, 2) int64: a soft score's terms soft_terms[lo:hi], or -1
@@ -272,24 +272,21 @@ def _mix_parts(expr: n.Node) -> list[tuple[float, n.Node]] | None:
 
 def mix_form(emitter: _Emitter, expr: n.Node, flat: dict[int, int],
              parts: dict[tuple[int, float], tuple[int, int]]) -> list[int]:
-    """The kernel's fused form of a program that mixes one or two shared selectors,
-    [factor a (reals index), flat selector a, factor b, flat selector b, part a, part b]
-    (b's: -1 if absent), or [-1] * 6. `flat` numbers the shared selectors that the kernel lays
-    out flat (shared index -> flat index), `parts` the distinct (flat selector, factor) pairs
-    (-> part index and the factor's reals index), whose min-sums the kernel takes once per
-    sequence for every program that has them; new ones are added to both. Call after the
-    program's instructions are emitted (they share its selectors)."""
+    """The kernel's fused form of a program that mixes one or two shared selectors: its parts
+    [part a, part b] (b: -1 if absent), or [-1, -1]. A part is a (flat selector, factor) pair,
+    whose min-sum the kernel takes once per sequence for every program that has it: `flat`
+    numbers the shared selectors that the kernel lays out flat (shared index -> flat index),
+    `parts` the distinct pairs (-> part index and the factor's reals index); new ones are
+    added to both. Call after the program's instructions are emitted (they share its
+    selectors)."""
     mixed = _mix_parts(expr)
     if mixed is None or any(part not in emitter.shared for _, part in mixed):
-        return [-1] * 6
-    form, ids = [], []
+        return [-1, -1]
+    ids = []
     for weight, part in mixed:
         index = flat.setdefault(emitter.shared[part], len(flat))
-        part_id, real = parts.setdefault((index, weight), (len(parts), emitter.real(weight)))
-        form += [real, index]
-        ids.append(part_id)
-    pad = 2 - len(mixed)
-    return form + [-1, -1] * pad + ids + [-1] * pad
+        ids.append(parts.setdefault((index, weight), (len(parts), emitter.real(weight)))[0])
+    return ids + [-1] * (2 - len(ids))
 
 
 def indicator_selector(term: n.Term) -> n.Node:
@@ -306,11 +303,12 @@ def soft_form(emitter: _Emitter, expr: n.Node, terms: list[list[int]]) -> list[i
         return [-1, -1]
     form = []
     for term in expr.terms:
-        index = -1
+        index = -1  # dist
         if term.indicator is not None:
-            index = emitter.shared.get(indicator_selector(term), -2)
-            if index == -2:
+            selector = indicator_selector(term)
+            if selector not in emitter.shared:
                 return [-1, -1]
+            index = emitter.shared[selector]
         form.append([emitter.real(_number(term.coef)), index])
     terms.extend(form)
     return [len(terms) - len(form), len(terms)]
@@ -375,7 +373,7 @@ def _compile(programs: list[Program | n.Node], interner: Interner,
         starts=np.array(starts, dtype=np.int64),
         shared=shared,
         n_shared=len(emitter.shared),
-        mixes=np.array(mixes, dtype=np.int64).reshape(-1, 6),
+        mixes=np.array(mixes, dtype=np.int64).reshape(-1, 2),
         flat=np.array(list(flat), dtype=np.int64),
         parts=np.array([[index, real] for (index, _), (_, real) in parts.items()],
                        dtype=np.int64).reshape(-1, 2),

@@ -322,6 +322,21 @@ def exp_nonpositive(x):
 
 
 @njit(cache=True)
+def softmax_row(scores):
+    """Scores in place to exp(score - max), 0 where negligible (below LOG_NEGLIGIBLE, as
+    `exp_nonpositive`); returns their sum, the softmax's denominator."""
+    top = scores[0]
+    for j in range(1, len(scores)):
+        top = max(top, scores[j])
+    for j in range(len(scores)):
+        scores[j] = exp_nonpositive(scores[j] - top)
+    total = 0.0
+    for j in range(len(scores)):
+        total += scores[j]
+    return total
+
+
+@njit(cache=True)
 def _softmax(op, coef, n, starts, keys, weights, has, pd, pa):
     """Softmax instructions: scores of all keys j <= i in slot pd, then their softmax."""
     if op == o.PAT_SOFT_BEGIN:
@@ -348,19 +363,13 @@ def _softmax(op, coef, n, starts, keys, weights, has, pd, pa):
         out = 0
         for i in range(n):
             e = i * (i + 1) // 2
-            top = weights[pd, e]
-            for j in range(1, i + 1):
-                top = max(top, weights[pd, e + j])
-            for j in range(i + 1):  # exp(score - top), 0 where negligible
-                weights[pd, e + j] = exp_nonpositive(weights[pd, e + j] - top)
+            total = softmax_row(weights[pd, e : e + i + 1])
             row = out
-            total = 0.0
             for j in range(i + 1):  # compacts in place: out <= e + j
                 w = weights[pd, e + j]
                 if w > 0.0:
                     keys[pd, out] = j
                     weights[pd, out] = w
-                    total += w
                     out += 1
             starts[pd, i] = row
             for t in range(row, out):

@@ -17,7 +17,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.numpy_support import carray
 
-from .execute import exp_nonpositive, run_program
+from .execute import run_program, softmax_row
 
 
 def head_marker(n_heads: int) -> tuple:
@@ -114,7 +114,8 @@ def lay_flat(starts, keys, r, n, entries, inverse, f):
             entries[f, m] = row
             inverse[f, m] = 1.0
             m += 1
-        inv = 1.0 / max(end - first, 1)
+            continue
+        inv = 1.0 / (end - first)
         for t in range(first, end):
             entries[f, m] = row + keys[r, t]
             inverse[f, m] = inv
@@ -180,24 +181,6 @@ def add_overlap(entries, inverse, counts, a, ca, b, cb, attention, entry0, mins,
         mins[h] += np.float64(totals[h]) - np.float64(lost[h])
 
 
-@njit(cache=True, fastmath=True)
-def _row_max(values, n):
-    """max(values[:n]) of finite values, in any order (so that it vectorizes)."""
-    top = values[0]
-    for j in range(1, n):
-        top = max(top, values[j])
-    return top
-
-
-@njit(cache=True, fastmath=True)
-def _row_sum(values, n):
-    """sum(values[:n]) of finite values, in any order (so that it vectorizes)."""
-    total = 0.0
-    for j in range(n):
-        total += values[j]
-    return total
-
-
 @njit(cache=True)
 def soft_sum_min(starts, keys, n_slots, reals, soft_terms, lo, hi, n, attention, entry0, mins,
                  heads, scores):
@@ -219,10 +202,7 @@ def soft_sum_min(starts, keys, n_slots, reals, soft_terms, lo, hi, n, attention,
                 r = n_slots + shared
                 for t in range(starts[r, i], starts[r, i + 1]):
                     scores[keys[r, t]] += coef
-        top = _row_max(scores, i + 1)
-        for j in range(i + 1):
-            scores[j] = exp_nonpositive(scores[j] - top)
-        scale = 1.0 / _row_sum(scores, i + 1)
+        scale = 1.0 / softmax_row(scores[: i + 1])
         first = 0
         while scores[first] == 0.0:  # the negligible far keys
             first += 1
@@ -312,15 +292,17 @@ def score_block(code, program_starts, mixes, flat, parts, softs, soft_terms, sha
                          entry_starts[s], part_mins[k], heads)
         for p in range(len(program_starts) - 1):
             if mixes[p, 0] >= 0:  # a mixture of flat selectors: its parts' sums, fused
-                ca, b = reals[mixes[p, 0]], mixes[p, 3]
-                cb = reals[mixes[p, 2]] if b >= 0 else 0.0
+                a, b = mixes[p, 0], mixes[p, 1]
+                ca = reals[parts[a, 1]]
                 for h in range(n_heads):
-                    mins[h] = part_mins[mixes[p, 4], h]
+                    mins[h] = part_mins[a, h]
+                cb = 0.0
                 if b >= 0:
+                    cb = reals[parts[b, 1]]
                     for h in range(n_heads):
-                        mins[h] += part_mins[mixes[p, 5], h]
-                    add_overlap(entries, inverse, counts, mixes[p, 1], ca, b, cb, attention,
-                                entry_starts[s], mins, heads, dense)
+                        mins[h] += part_mins[b, h]
+                    add_overlap(entries, inverse, counts, parts[a, 0], ca, parts[b, 0], cb,
+                                attention, entry_starts[s], mins, heads, dense)
                 program_sum = n * (ca + cb)
             elif softs[p, 0] >= 0:  # a soft score over shared selectors: fused
                 soft_sum_min(starts, keys, n_slots, reals, soft_terms, softs[p, 0], softs[p, 1], n,

@@ -25,7 +25,7 @@ from .compiler import CompiledPrograms, compile_programs, shared_limit
 from .corpus import ScoringCorpus, iter_dump_corpora
 from .kernel import buffers, head_marker, score_block
 
-BLOCK_BYTES = 1 << 20  # attention of a block of sequences: stays in a core's cache
+BLOCK_BYTES = 1 << 20  # attention of a block of sequences: one thread's unit of work
 CHUNK_BYTES = 16 << 20  # attention of a chunk of a dump encoded at once (memory is reused)
 Progress = Callable[[int], None]  # called with the number of sequences just scored
 
