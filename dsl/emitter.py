@@ -2,8 +2,8 @@
 
 The module carries the language's runtime (a verbatim copy of `ops.py`) and one function per
 program, `f(texts, ids=None, special=None) -> numpy.ndarray`, whose docstring is the program's
-text. It defines the fixed interface `PROGRAMS` (name to function) and `HEADS` ((layer, head)
-to program name).
+text and its plain-English gloss. It defines the fixed interface `PROGRAMS` (name to function)
+and `HEADS` ((layer, head) to program name).
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from __future__ import annotations
 import ast as _pyast
 import builtins
 import keyword
+import textwrap
 from importlib.resources import files
 
 from . import nodes as n
 from .checker import RUNNABLE, Checker, Type
+from .gloss import gloss
 from .printer import show
 from .program import LoadedFile, Program
 
@@ -147,7 +149,7 @@ def emit_function(program: Program, name: str = "program", label: str | None = N
     em = _Emitter({}, _reserved(runtime_source()))
     fn = em.function_name(name)
     expr = program.closed
-    return "\n".join(_public_function(fn, label or program.label, show(expr),
+    return "\n".join(_public_function(fn, label or program.label, show(expr), gloss(expr),
                                        em.pattern(expr))[2:]) + "\n"
 
 
@@ -176,13 +178,14 @@ def emit(loaded: LoadedFile, source_name: str = "programs") -> str:
         "# " + "-" * 62 + " programs",
     ]
     programs: dict[str, str] = {}
+    defs = loaded.definitions
     for name, definition in pf.definitions.items():
         out += ["", "", f"def {em.value_name(name)}(f):",
                 f"    return {em.code(definition.expr)}"]
         if loaded.checked.types[name] in RUNNABLE:
             programs[name] = em.function_name(name)
             out += _public_function(em.function_name(name), name, show(definition.expr),
-                                    em.pattern(n.Ref(name)))
+                                    gloss(definition.expr, defs), em.pattern(n.Ref(name)))
     heads: dict[tuple[int, int], str] = {}
     for a in pf.assignments:
         if isinstance(a.expr, n.Ref):
@@ -194,7 +197,7 @@ def emit(loaded: LoadedFile, source_name: str = "programs") -> str:
         programs[name] = em.function_name(name)
         heads[(a.layer, a.head)] = name
         out += _public_function(programs[name], f"head {a.layer}.{a.head}", show(a.expr),
-                                em.pattern(a.expr))
+                                gloss(a.expr, defs), em.pattern(a.expr))
     out += ["", "", "PROGRAMS = {"]
     out += [f"    {name!r}: {fn}," for name, fn in programs.items()]
     out += ["}", "", "HEADS = {"]
@@ -203,12 +206,22 @@ def emit(loaded: LoadedFile, source_name: str = "programs") -> str:
     return "\n".join(out)
 
 
-def _public_function(fn: str, label: str, text: str, body: str) -> list[str]:
-    doc = f"{label} = {text}".replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+def _docstring_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
+def _public_function(fn: str, label: str, text: str, english: str, body: str) -> list[str]:
+    """The public function's lines; its docstring is the program, then its gloss."""
+    doc = _docstring_text(f"{label} = {text}")
+    wrapped = textwrap.wrap(_docstring_text(english), 92, break_long_words=False,
+                            break_on_hyphens=False)
     return [
         "", "",
         f"def {fn}(texts, ids=None, special=None):",
-        f'    """{doc}"""',
+        f'    """{doc}',
+        "",
+        *(f"    {line}" for line in wrapped),
+        '    """',
         "    f = features(texts, ids, special)",
         f"    return matrix({body})",
     ]

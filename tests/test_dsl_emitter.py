@@ -28,7 +28,8 @@ def test_emitted_module_interface(tmp_path):
     loaded = load_file(tmp_path / "heads.hc")
     source = emit(loaded, "heads.hc")
     assert "import torch" not in source and "headcode" not in source.split('"""', 2)[2]
-    assert '"""ends = last(k.period) ?? first"""' in source
+    assert ('"""ends = last(k.period) ?? first\n\n'
+            "    the most recent sentence end; if there is none, the first token\n") in source
     out = tmp_path / "heads.py"
     out.write_text(source)
     texts = ["<s>", " Lily", " ran", ".", " She", " ran", ","]
@@ -58,7 +59,7 @@ def test_one_program_function_runs_beside_the_runtime(tmp_path):
     program = loaded.heads[(1, 3)]  # refers to `induction`: inlined
     source = emit_function(program, "head_1_3", "head 1.3")
     assert source.startswith("def head_1_3(texts, ids=None, special=None):\n")
-    assert '"""head 1.3 = mix(0.7: shift(same(text) - self, 1), 0.3: first)"""' in source
+    assert '"""head 1.3 = mix(0.7: shift(same(text) - self, 1), 0.3: first)\n' in source
     namespace: dict = {}
     exec(compile(runtime_source() + "\n\n" + source, "one.py", "exec"), namespace)
     texts = ["<s>", " Lily", " ran", ".", " She", " ran", ","]
