@@ -212,6 +212,47 @@ def fmt(
 
 
 @app.command()
+def explain(
+    program: Annotated[str, typer.Argument(
+        help="An expression, FILE:NAME for a named program, or a FILE: every program and head.",
+        metavar="PROGRAM|FILE[:NAME]")],
+) -> None:
+    """Print a program's plain-English gloss, generated from its syntax tree (no LLM).
+
+    With a FILE, prints one line per named program (name: gloss) and per head assignment
+    (head L.H: gloss); references read as the programs they name.
+
+    Examples:
+
+      headcode explain 'mix(0.7: prev(1), 0.3: first)'
+
+      headcode explain heads.hc:induction
+
+      headcode explain heads.hc
+    """
+    from headcode.dsl.gloss import gloss
+    from headcode.dsl.program import error_lines, load_file, load_program
+
+    path, sep, _ = program.rpartition(":")
+    source = program if Path(program).is_file() else path if sep and Path(path).is_file() else None
+    try:
+        if source == program:
+            loaded = load_file(program)
+        else:
+            prog = load_program(program, predicate_as_keys=True)
+    except (ProgramError, ProgramErrors) as e:
+        _fail(error_lines(e, source or "<program>"))
+    if source != program:
+        typer.echo(gloss(prog.expr, prog.definitions))
+        return
+    defs = loaded.definitions
+    for name, expr in defs.items():
+        typer.echo(f"{name}: {gloss(expr, defs)}")
+    for a in loaded.checked.file.assignments:
+        typer.echo(f"head {a.layer}.{a.head}: {gloss(a.expr, defs)}")
+
+
+@app.command()
 def grammar() -> None:
     """Print the language's Lark grammar (the definition LLM proposers are constrained by)."""
     from headcode.dsl.parser import grammar_text
