@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from headcode.dsl.errors import HeadcodeError, ProgramError, ProgramErrors
+from headcode.synth.front import Choice
 
 
 class _App(typer.Typer):
@@ -269,6 +270,12 @@ _Tokenizer = Annotated[Optional[str], typer.Option(
     help="Tokenizer directory or hub id (default: the model's).")]
 _Dtype = Annotated[str, typer.Option(help="Model weights: float32, float16, bfloat16 or auto.")]
 _Device = Annotated[str, typer.Option(help="auto (cuda when available), cpu, cuda, cuda:N.")]
+_Tolerance = Annotated[float, typer.Option(
+    min=0, help="Explanations: the smallest program on a head's front within this much "
+                "held-out IoU of the best program of at most --max-size nodes.")]
+_MaxSize = Annotated[int, typer.Option(
+    min=1, help="Explanations: the size budget, in syntax nodes, that the tolerance is "
+                "measured against.")]
 _Programs = Annotated[Optional[Path], typer.Option(
     help="A program file: replace some of the heads it assigns by their programs.")]
 _Replace = Annotated[Optional[float], typer.Option(
@@ -635,6 +642,8 @@ def synth(
     time_budget: Annotated[Optional[float], typer.Option(
         min=0, help="Budget: seconds per group of heads after which the soft-score search "
                     "starts no new round.")] = None,
+    tolerance: _Tolerance = Choice.tolerance,
+    max_size: _MaxSize = Choice.max_size,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N (extraction).")
     ] = "auto",
     llm_backend: Annotated[str, typer.Option(
@@ -646,10 +655,17 @@ def synth(
 ) -> None:
     """Synthesize a program for every head and check it on held-out text.
 
-    Writes RUN_DIR/programs.hc (one head assignment per head, held-out and synthesis IoU and
-    size in a comment), RUN_DIR/results.jsonl, RUN_DIR/explanations.py (emitted Python) and
-    RUN_DIR/library.json. Results are saved per group of heads as they finish: after an
-    interruption, the same command continues where it stopped.
+    Every head gets two programs from its size/fidelity front (all candidates of all
+    proposers, re-ranked on held-out text): its explanation, the smallest program within
+    --tolerance of the best held-out IoU at most --max-size syntax nodes, and its surrogate,
+    the best-fitting program of any size.
+
+    Writes RUN_DIR/programs.hc and explanations.py (the explanations, each with its plain
+    English gloss), RUN_DIR/surrogates.hc and surrogates.py, RUN_DIR/results.jsonl (every
+    head's front; `headcode front RUN_DIR` prints it) and RUN_DIR/library.json. Results are
+    saved per group of heads as they finish: after an interruption, the same command
+    continues where it stopped. Run again on a finished run with another --tolerance or
+    --max-size, it chooses again from the fronts and rewrites the program files.
 
     Example:
 
@@ -668,7 +684,8 @@ def synth(
         _fail("give --model and --text (to extract attention), or --dump")
     settings = SynthSettings(proposers=proposers, n_synth=synth_sequences,
                              n_heldout=heldout_sequences, group=group_size,
-                             max_selectors=max_selectors, seconds=time_budget)
+                             max_selectors=max_selectors, seconds=time_budget,
+                             choice=Choice(tolerance=tolerance, max_size=max_size))
     if "llm" in proposers:
         if not llm_model:
             _fail("--proposer llm needs --llm-model (and --base-url for a local server)")
@@ -683,10 +700,62 @@ def synth(
     start = time.perf_counter()
     results = _run_synth(out, model, text, dump, heads, proposer, settings, max_tokens, device,
                          jobs)
-    held = sum(r.heldout_iou for r in results) / len(results)
-    synth_iou = sum(r.synthesis_iou for r in results) / len(results)
-    typer.echo(f"{len(results)} heads: mean held-out IoU {held:.3f}, synthesis IoU "
-               f"{synth_iou:.3f}, {time.perf_counter() - start:.0f} s; wrote {out}/programs.hc")
+    typer.echo(f"{_iou_summary(results)}, {time.perf_counter() - start:.0f} s; wrote "
+               f"{out}/programs.hc (explanations) and {out}/surrogates.hc")
+
+
+@app.command()
+def front(
+    run_dir: Annotated[Path, typer.Argument(help="A synthesis run directory.")],
+    heads: Annotated[Optional[str], typer.Option(help="Heads to show: L.H,L.H,... (default: "
+                                                      "every finished head).")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help='One JSON object per head: {"head": "L.H", "front": [{"program", "size", '
+                       '"synthesis_iou", "heldout_iou", "origin"}, ...], "explanation": {...}, '
+                       '"surrogate": {...}}.')] = False,
+) -> None:
+    """Print each head's size/fidelity front: the best held-out IoU at each program size.
+
+    A program's size is its number of syntax nodes (docs/language.md). Read left to right, a
+    front says what every extra node buys; E marks the head's explanation and S its surrogate.
+
+    Example:  headcode front runs/stories --heads 1.3,2.0
+    """
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from headcode.synth.rundir import RunDir
+    from headcode.synth.scoring import parse_heads
+
+    run = RunDir.open(run_dir)
+    results = run.results()
+    if not results:
+        _fail(f"error: {run_dir} holds no finished head yet")
+    if heads is not None:
+        layers = 1 + max(layer for layer, _ in results)
+        per_layer = 1 + max(head for _, head in results)
+        wanted = parse_heads(heads, layers, per_layer)
+        missing = [f"{a}.{b}" for a, b in wanted if (a, b) not in results]
+        if missing:
+            _fail(f"error: {run_dir} has no result for head {', '.join(missing)}")
+        results = {key: results[key] for key in wanted}
+    for (layer, head), r in results.items():
+        if as_json:
+            record = r.to_json()
+            typer.echo(json.dumps({"head": f"{layer}.{head}", "front": record["front"],
+                                   "explanation": record["explanation"],
+                                   "surrogate": record["surrogate"]}))
+            continue
+        table = Table(title=f"head {layer}.{head}", title_justify="left")
+        for column in ("", "size", "held-out IoU", "synthesis IoU", "origin", "program"):
+            table.add_column(column, justify="right" if "IoU" in column or column == "size"
+                             else "left")
+        for p in r.front:
+            mark = ("E" if p == r.explanation else "") + ("S" if p == r.surrogate else "")
+            table.add_row(mark, str(p.size), f"{p.heldout_iou:.3f}", f"{p.synthesis_iou:.3f}",
+                          p.origin, Text(p.program))  # text, not markup: `[k.punct]`
+        Console().print(table)
 
 
 @app.command()
@@ -709,6 +778,8 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the sampled corpus and the random control.")
     ] = 0,
     jobs: Annotated[int, typer.Option(min=1, help="Synthesis worker processes.")] = 1,
+    tolerance: _Tolerance = Choice.tolerance,
+    max_size: _MaxSize = Choice.max_size,
     device: _Device = "auto",
 ) -> None:
     """Explain every head of a model end to end and write a report: the command to run first.
@@ -761,7 +832,8 @@ def demo(
             _fail(f"error: {text} holds {len(texts)} paragraphs; the demo needs more than "
                   f"{synth_sequences + heldout_sequences} (synthesis + held-out + perplexity)")
     _say("[2/5] extracting attention, [3/5] synthesizing a program per head")
-    settings = SynthSettings(n_synth=synth_sequences, n_heldout=heldout_sequences)
+    settings = SynthSettings(n_synth=synth_sequences, n_heldout=heldout_sequences,
+                             choice=Choice(tolerance=tolerance, max_size=max_size))
     results = _run_synth(out, name, text, None, heads, "enum", settings, max_tokens, device, jobs,
                          loaded=(lm, tok))
     _say("[4/5] perplexity with heads replaced by programs and by controls")
@@ -769,9 +841,8 @@ def demo(
                          seed)
     _say("[5/5] writing the report")
     page = build_report(out)
-    held = sum(r.heldout_iou for r in results) / len(results)
     quarter = next((p for p in curve["points"] if p["fraction"] == 0.25), None)
-    typer.echo(f"{len(results)} heads: mean held-out IoU {held:.3f}")
+    typer.echo(_iou_summary(results))
     if quarter is not None:
         increase = quarter["ppl"]["program"] / curve["baseline_ppl"] - 1
         typer.echo(f"perplexity {curve['baseline_ppl']:.2f} -> {quarter['ppl']['program']:.2f} "
@@ -801,6 +872,19 @@ def _write_curve(out: Path, lm, tok, name: str, text: str, texts: list[str], see
     curve = {"model": name, "text": text, **curve}
     write_curve(out / "curve.json", curve)
     return curve
+
+
+def _iou_summary(results: list) -> str:
+    """`N heads: mean held-out IoU: explanations X (mean size S), surrogates Y (mean size T)`."""
+    from headcode.synth.pipeline import mean_heldout
+
+    def mean_size(kind: str) -> float:
+        return sum(getattr(r, kind).size for r in results) / max(len(results), 1)
+
+    return (f"{len(results)} heads: mean held-out IoU: explanations "
+            f"{mean_heldout(results, 'explanation'):.3f} (mean size "
+            f"{mean_size('explanation'):.1f}), surrogates {mean_heldout(results, 'surrogate'):.3f} "
+            f"(mean size {mean_size('surrogate'):.1f})")
 
 
 def _make_dir(path: Path) -> None:
@@ -838,7 +922,7 @@ def _run_synth(out: Path, model: Optional[str], text: Optional[str], dump: Optio
                                max_tokens, device, loaded)
     attention = open_dump(dump)
     chosen = parse_heads(heads, attention.n_layers, attention.n_heads)
-    run = RunDir(out, {
+    run = RunDir(out, choice=settings.choice, settings={
         "model": model or attention.meta.get("model"), "text": text,
         "dump": str(dump), "heads": heads, "proposer": proposer,
         "synth_sequences": settings.n_synth, "heldout_sequences": settings.n_heldout,

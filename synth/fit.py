@@ -1,9 +1,14 @@
-"""Fitting real-valued holes by maximising soft IoU: soft-score coefficients and mix weights.
+"""Fitting soft-score coefficients by maximising soft IoU, all heads of a group at once.
 
-All heads are fitted at once: the candidate's terms are shared, each head has its own numbers.
+The soft IoU of a sequence is S / (2L - S) with S the sum over its entries of min(p, a), p
+the program's weights and a the head's attention; p is a softmax within each query row. Its
+gradient with respect to the scores is written out (`iou_gradient`): a hand-written chain rule
+costs a fraction of autograd through scatter and gather.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
@@ -14,40 +19,81 @@ def segment_softmax(scores: torch.Tensor, packed: Packed) -> torch.Tensor:
     """Softmax of (heads, entries) scores within each query row's causal keys."""
     rows = packed.row.expand_as(scores)
     peak = torch.full((scores.shape[0], packed.n_rows), float("-inf"), dtype=scores.dtype)
-    peak = peak.scatter_reduce(1, rows, scores.detach(), reduce="amax")
-    e = torch.exp(scores - peak.gather(1, rows))
+    peak = peak.scatter_reduce(1, rows, scores, reduce="amax")
+    e = torch.exp(scores - peak.index_select(1, packed.row))
     total = torch.zeros_like(peak).index_add_(1, packed.row, e)
-    return e / total.gather(1, rows)
+    return e / total.index_select(1, packed.row)
+
+
+def _overlaps(weights: torch.Tensor, packed: Packed) -> torch.Tensor:
+    """S per (head, sequence): the sum of min(weights, attention) over the sequence."""
+    mins = torch.minimum(weights, packed.attention)
+    return torch.zeros(weights.shape[0], packed.n_seqs, dtype=weights.dtype).index_add_(
+        1, packed.seq, mins)
 
 
 def head_iou(weights: torch.Tensor, packed: Packed) -> torch.Tensor:
     """Mean soft IoU of per-head weights (heads, entries) against the same heads' attention."""
-    mins = torch.minimum(weights, packed.attention)
-    per_seq = torch.zeros(weights.shape[0], packed.n_seqs, dtype=weights.dtype)
-    per_seq.index_add_(1, packed.seq, mins)
-    return (per_seq / (2 * packed.lengths.to(weights.dtype) - per_seq)).mean(1)
+    overlap = _overlaps(weights, packed)
+    return (overlap / (2 * packed.lengths.to(weights.dtype) - overlap)).mean(1)
+
+
+def iou_gradient(scores: torch.Tensor, packed: Packed) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each head's mean soft IoU of softmax(scores) and its gradient (heads, entries) with
+    respect to the scores (where a higher score would pay)."""
+    p = segment_softmax(scores, packed)
+    overlap = _overlaps(p, packed)
+    twice = 2 * packed.lengths.to(scores.dtype)
+    iou = (overlap / (twice - overlap)).mean(1)
+    d_overlap = twice / (twice - overlap) ** 2 / packed.n_seqs  # d mean IoU / d S
+    d_p = (p < packed.attention) * d_overlap.index_select(1, packed.seq)
+    p_d = p * d_p
+    row_mean = torch.zeros(scores.shape[0], packed.n_rows, dtype=scores.dtype).index_add_(
+        1, packed.row, p_d)
+    return iou, p_d - p * row_mean.index_select(1, packed.row)
+
+
+def ascend(coef: torch.Tensor, step: Callable[[torch.Tensor], torch.Tensor], steps: int,
+           lr: float) -> torch.Tensor:
+    """Adam ascent on coefficients; `step(coef)` returns the gradient of the objective."""
+    coef = coef.clone()
+    coef.grad = torch.zeros_like(coef)
+    optimizer = torch.optim.Adam([coef], lr=lr)
+    for _ in range(steps):
+        coef.grad = -step(coef)
+        optimizer.step()
+    return coef.detach()
 
 
 def fit_softmax(terms: torch.Tensor, packed: Packed, steps: int = 150, lr: float = 0.2,
-                l1: float = 0.0, init: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                init: torch.Tensor | None = None, mask: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
     """Coefficients (heads, terms) of softmax(sum_t c_t * term_t) maximising each head's IoU.
 
-    `terms` is (terms, entries): indicator columns and the distance. An L1 penalty pushes the
-    coefficients of terms that do not pay towards zero; `mask` (heads, terms) of 0/1 limits each
-    head to some terms. Returns the coefficients and the IoU.
+    `terms` is (terms, entries), shared by the heads: indicator columns and the distance;
+    `mask` (heads, terms) of 0/1 limits each head to some terms. Returns the coefficients and
+    the IoU.
     """
     heads = packed.attention.shape[0]
     mask = torch.ones(heads, terms.shape[0]) if mask is None else mask
-    coef = (init.clone() if init is not None
-            else torch.zeros(heads, terms.shape[0])).requires_grad_(True)
-    optimizer = torch.optim.Adam([coef], lr=lr)
-    for _ in range(steps):
-        weights = segment_softmax((coef * mask) @ terms, packed)
-        loss = -head_iou(weights, packed).sum() + l1 * coef.abs().sum()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    with torch.no_grad():
-        coef = coef.detach() * mask
-        return coef, head_iou(segment_softmax(coef @ terms, packed), packed)
+    start = torch.zeros(heads, terms.shape[0]) if init is None else init
+
+    def gradient(coef: torch.Tensor) -> torch.Tensor:
+        return (iou_gradient((coef * mask) @ terms, packed)[1] @ terms.T) * mask
+
+    coef = ascend(start, gradient, steps, lr) * mask
+    return coef, head_iou(segment_softmax(coef @ terms, packed), packed)
+
+
+def fit_selected(chosen: torch.Tensor, packed: Packed, init: torch.Tensor, steps: int,
+                 lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Coefficients (heads, k) of softmax(sum_k c_k * chosen[:, k]) maximising each head's
+    soft IoU, where `chosen` (heads, k, entries) holds each head's own k terms."""
+
+    def gradient(coef: torch.Tensor) -> torch.Tensor:
+        scores = torch.einsum("hk,hke->he", coef, chosen)
+        return torch.einsum("he,hke->hk", iou_gradient(scores, packed)[1], chosen)
+
+    coef = ascend(init, gradient, steps, lr)
+    return coef, head_iou(segment_softmax(torch.einsum("hk,hke->he", coef, chosen), packed),
+                          packed)

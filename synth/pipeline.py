@@ -1,5 +1,6 @@
-"""A synthesis run: propose candidates for every head, re-rank them on held-out text, keep the
-simplest of the near-best, and write each head's result as soon as its group finishes."""
+"""A synthesis run: propose candidates for every head, re-rank them on held-out text into each
+head's size/fidelity front, choose its explanation and surrogate from the front, and write each
+head's result as soon as its group finishes."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from headcode.dsl.printer import show
 from headcode.dsl.program import Program
 
 from .data import Sequences, split_dump
-from .enumerate import size
 from .fill import fit_holes
+from .front import Choice, Point, pareto_front
 from .library import constrained_curve, deduplicate
 from .rundir import HeadResult, RunDir
 from .scoring import score_corpus
@@ -23,26 +24,19 @@ from .search import Candidate, propose
 
 @dataclass
 class SynthSettings:
-    """How a run searches: proposers, data split, group size and the simplicity margin."""
+    """How a run searches (proposers, data split, group size, budgets) and how it chooses."""
 
     proposers: tuple[str, ...] = ("enum",)
     n_synth: int = 60
     n_heldout: int = 20
     group: int = 8
-    margin: float = 0.005  # the simplest program within this much of the best held-out IoU
+    choice: Choice = field(default_factory=Choice)
     steps: int = 60
     max_selectors: int = 600  # the enumeration's candidate budget
     seconds: float | None = None  # time budget of each group's soft-score search
     llm_candidates: int = 8
     llm_sequences: int = 4
     llm: object | None = field(default=None, repr=False)  # an LLMProposer
-
-
-def choose(candidates: list[Candidate], heldout: np.ndarray, margin: float) -> int:
-    """The held-out winner: the smallest candidate within `margin` of the best held-out IoU."""
-    best = float(heldout.max())
-    near = [i for i in range(len(candidates)) if heldout[i] >= best - margin]
-    return min(near, key=lambda i: (candidates[i].size, -heldout[i]))
 
 
 def _llm_candidates(settings: SynthSettings, synth: Sequences, head: tuple[int, int],
@@ -85,14 +79,14 @@ def synthesize_group(synth: Sequences, heldout: Sequences, settings: SynthSettin
     index = {expr: i for i, expr in enumerate(pool)}
     results = []
     for column, head in enumerate(heads):
-        cs = candidates[column]
-        if not cs:
-            continue
-        scores = np.array([held[index[c.expr], column] for c in cs])
-        pick = choose(cs, scores, settings.margin)
-        c = cs[pick]
-        results.append(HeadResult(head[0], head[1], show(c.expr), round(c.iou, 6),
-                                  round(float(scores[pick]), 6), size(c.expr), c.origin, len(cs)))
+        points = {}
+        for c in candidates[column]:
+            point = Point(show(c.expr), c.size, round(c.iou, 6),
+                          round(float(held[index[c.expr], column]), 6), c.origin)
+            points.setdefault(point.program, point)
+        if points:
+            results.append(HeadResult.choose(head[0], head[1], pareto_front(points.values()),
+                                             settings.choice, len(candidates[column])))
     return results
 
 
@@ -120,6 +114,8 @@ def synthesize(dump, heads: list[tuple[int, int]], rundir: RunDir, settings: Syn
     done = rundir.results()
     pending = [h for h in heads if h not in done]
     advance(len(heads) - len(pending))
+    if done:
+        rundir.write_programs()  # finished heads, chosen again by the run's current choice
     groups = [pending[i:i + settings.group] for i in range(0, len(pending), settings.group)]
 
     def finish(results: list[HeadResult], group: list) -> None:
@@ -156,13 +152,20 @@ def library_report(dump, results: list[HeadResult], settings: SynthSettings,
 
     heads = [r.key for r in results]
     synth, heldout = split_dump(dump, heads, settings.n_synth, settings.n_heldout)
-    exprs = deduplicate([parse_expr(r.program) for r in results], synth.packed())
+    exprs = deduplicate([parse_expr(r.explanation.program) for r in results], synth.packed())
     scores = score_corpus(exprs, heldout.corpus())
     curve = constrained_curve(scores, list(budgets))
     return {
         "library": [show(e) for e in exprs],
         "heads": [f"{a}.{b}" for a, b in heads],
-        "unconstrained_mean_iou": float(np.mean([r.heldout_iou for r in results])),
+        "unconstrained_mean_iou": mean_heldout(results, "explanation"),
         "curve": curve,
     }
 
+
+
+def mean_heldout(results: list[HeadResult], kind: str) -> float:
+    """The mean held-out IoU of the heads' explanations or surrogates (`kind`)."""
+    if not results:
+        return 0.0
+    return float(np.mean([getattr(r, kind).heldout_iou for r in results]))

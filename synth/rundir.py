@@ -1,11 +1,17 @@
 """A synthesis run directory: results written per head as they finish, atomically, so that a
 run killed at any moment continues where it stopped.
 
-    RUN_DIR/run.json        the settings; a resumed run must use the same
-    RUN_DIR/results.jsonl   one line per finished head
-    RUN_DIR/programs.hc     one head assignment per head, IoU and size in a comment
+    RUN_DIR/run.json        the search settings; a resumed run must use the same
+    RUN_DIR/results.jsonl   one line per finished head: its front, explanation and surrogate
+    RUN_DIR/programs.hc     each head's explanation (the short program), its gloss above it,
+                            IoU and size in a comment
     RUN_DIR/explanations.py the emitted Python of programs.hc (PROGRAMS, HEADS)
+    RUN_DIR/surrogates.hc   each head's surrogate (the best-fitting program of any size)
+    RUN_DIR/surrogates.py   the emitted Python of surrogates.hc
     RUN_DIR/library.json    the library and the library-constrained assignment curve
+
+How the explanation and surrogate are chosen from a front (`Choice`) is not a search setting:
+a finished run re-chooses with the current one and rewrites the program files.
 """
 
 from __future__ import annotations
@@ -16,35 +22,52 @@ from pathlib import Path
 
 from headcode.dsl.emitter import emit
 from headcode.dsl.errors import HeadcodeError
+from headcode.dsl.gloss import gloss
+from headcode.dsl.parser import parse_expr
 from headcode.dsl.program import load_file, write_atomic
+
+from .front import Choice, Point, explanation, surrogate
+
+PROGRAM_FILES = {"explanation": ("programs.hc", "explanations.py"),
+                 "surrogate": ("surrogates.hc", "surrogates.py")}
 
 
 @dataclass(frozen=True)
 class HeadResult:
-    """The program kept for one head and how well it explains the head."""
+    """One head's front and the two programs chosen from it: the explanation (short) and the
+    surrogate (best-fitting)."""
 
     layer: int
     head: int
-    program: str
-    synthesis_iou: float
-    heldout_iou: float
-    size: int
-    origin: str
+    front: tuple[Point, ...]
+    explanation: Point
+    surrogate: Point
     candidates: int
 
     @property
     def key(self) -> tuple[int, int]:
         return (self.layer, self.head)
 
-    def comment(self) -> str:
-        return (f"held-out IoU {self.heldout_iou:.3f}, synthesis IoU {self.synthesis_iou:.3f}, "
-                f"size {self.size}, {self.origin}")
+    @classmethod
+    def choose(cls, layer: int, head: int, front: list[Point], choice: Choice,
+               candidates: int) -> HeadResult:
+        return cls(layer, head, tuple(front), explanation(front, choice), surrogate(front, choice),
+                   candidates)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, record: dict, choice: Choice) -> HeadResult:
+        """A recorded head, its two programs chosen again from its front by `choice`."""
+        front = [Point(**p) for p in record["front"]]
+        return cls.choose(record["layer"], record["head"], front, choice, record["candidates"])
 
 
 class RunDir:
     """The files of one run; every write replaces a whole file atomically."""
 
-    def __init__(self, path: str | Path, settings: dict):
+    def __init__(self, path: str | Path, settings: dict, choice: Choice = Choice()):
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise HeadcodeError(f"{self.path}: exists and is not a directory")
@@ -52,15 +75,29 @@ class RunDir:
         saved = self.path / "run.json"
         if saved.exists():
             before = json.loads(saved.read_text())
+            before.pop("choice", None)
             changed = sorted(k for k in set(before) | set(settings)
                              if before.get(k) != settings.get(k))
             if changed:
                 raise HeadcodeError(
                     f"{self.path} holds a run with other settings ({', '.join(changed)}): "
                     "use the same command to continue it, or another --out")
-        else:
-            write_atomic(saved, json.dumps(settings, indent=2) + "\n")
+        write_atomic(saved, json.dumps({**settings, "choice": asdict(choice)}, indent=2) + "\n")
         self.settings = settings
+        self.choice = choice
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDir:
+        """A run written before, with the choice it was written with."""
+        saved = Path(path) / "run.json"
+        if not saved.is_file():
+            raise HeadcodeError(f"{path}: not a synthesis run (no run.json)")
+        try:
+            settings = json.loads(saved.read_text())
+            choice = Choice(**settings.pop("choice", {}))
+        except (ValueError, TypeError) as e:
+            raise HeadcodeError(f"{saved}: not a readable run.json ({e})") from None
+        return cls(path, settings, choice)
 
     @property
     def results_path(self) -> Path:
@@ -73,7 +110,7 @@ class RunDir:
         out = {}
         for line in self.results_path.read_text().splitlines():
             if line.strip():
-                result = HeadResult(**json.loads(line))
+                result = HeadResult.from_json(json.loads(line), self.choice)
                 out[result.key] = result
         return out
 
@@ -81,19 +118,24 @@ class RunDir:
         """Add finished heads (replacing earlier results of the same heads)."""
         results = self.results()
         results.update({r.key: r for r in new})
-        lines = [json.dumps(asdict(r)) for _, r in sorted(results.items())]
+        lines = [json.dumps(r.to_json()) for _, r in sorted(results.items())]
         write_atomic(self.results_path, "\n".join(lines) + "\n")
 
     def write_programs(self) -> Path:
-        """programs.hc and explanations.py from the results so far."""
-        results = self.results()
+        """programs.hc and explanations.py (the explanations), surrogates.hc and
+        surrogates.py (the surrogates), from the results so far; returns programs.hc."""
+        results = [r for _, r in sorted(self.results().items())]
         model = self.settings.get("model", "")
-        lines = [f"# Head programs for {model}, synthesised by headcode.",
-                 "# Each comment gives the program's soft IoU with the head's real attention on "
-                 "held-out and synthesis text.", ""]
-        for _, r in sorted(results.items()):
-            lines.append(f"head {r.layer}.{r.head} = {r.program}  # {r.comment()}")
-        programs = self.path / "programs.hc"
-        write_atomic(programs, "\n".join(lines) + "\n")
-        write_atomic(self.path / "explanations.py", emit(load_file(programs), "programs.hc"))
-        return programs
+        for kind, (program_name, module_name) in PROGRAM_FILES.items():
+            lines = [f"# Head {kind}s for {model}, synthesised by headcode.",
+                     "# Above each head, its program in plain English; beside it, the program's "
+                     "soft IoU with the head's real", "# attention on held-out and synthesis "
+                     "text, and its size in syntax nodes.", ""]
+            for r in results:
+                point = getattr(r, kind)
+                lines.append(f"# {gloss(parse_expr(point.program))}")
+                lines.append(f"head {r.layer}.{r.head} = {point.program}  # {point.comment()}")
+            path = self.path / program_name
+            write_atomic(path, "\n".join(lines) + "\n")
+            write_atomic(self.path / module_name, emit(load_file(path), program_name))
+        return self.path / "programs.hc"

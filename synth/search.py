@@ -1,12 +1,16 @@
-"""The enumerative proposer: candidate programs for every head, from enumerated selectors.
+"""The enumerative proposer: candidate programs of every size for every head, so that each
+head's size/fidelity front is well covered (`front`).
 
 For each head it proposes
-- the best enumerated selector on its own (uniform over its keys);
-- compositions of that selector with the selectors covering what it misses: decays, two-part
-  mixtures, unions, fallbacks and query-conditioned choices;
-- soft-score programs `softmax(c1 * [S1] + ... + c * dist)` of growing size, from a matching
-  pursuit: each round fits the coefficients to the head's soft IoU, then adds the selectors its
-  score gradient asks for (growth is kept only where it pays), one candidate per round.
+- its best selectors on their own (uniform over their keys): enumerated ones and key-token sets
+  chosen from its attention (`tokensets`);
+- compositions of its best selector with the selectors covering what it misses: decays,
+  two-part mixtures, unions, fallbacks and query-conditioned choices, all kept;
+- the soft-score path (`path`): the best score of 1, 2, ... 12 terms by forward selection,
+  each term chosen for what it adds per node;
+- large soft scores `softmax(c1 * [S1] + ... + c * dist)` from a matching pursuit: each round
+  fits the coefficients to the head's soft IoU, then adds the selectors its score gradient
+  asks for (growth is kept only where it pays), one candidate per round.
 All heads of a group are handled at once; every candidate's IoU is measured exactly (compiled
 engine), after rounding.
 """
@@ -23,16 +27,19 @@ import torch
 
 from headcode.dsl import nodes as n
 
-from .enumerate import QUERY_CLASSES, enumerate_atoms, size
-from .fit import fit_softmax, head_iou, segment_softmax
+from .enumerate import QUERY_CLASSES, Atom, enumerate_atoms, size
+from .fit import fit_softmax, iou_gradient
 from .packed import Packed
+from .path import forward_path
 from .scoring import ScoringCorpus, score_corpus
+from .tokensets import set_indicator, set_selector, token_sets
 
 DIST_SCALE = 10.0  # distances enter the fit divided by this, so all terms have similar scale
 START_TERMS = (n.First(), n.Self(), n.Prev(n.Num(1)))
 COMPOSE_TOP = 4  # each head's best selectors that compositions are built from
 DECAY_RATES = (0.5, 0.7, 0.85, 0.95)
 MIX_WEIGHTS = (0.2, 0.35, 0.5, 0.6, 0.65, 0.8)
+SELECTORS_KEPT = 24  # each head's best selectors, kept as candidates for its front
 SHARED_BONUS = 1.5  # a term another head already uses costs the joint fit nothing extra
 
 
@@ -55,13 +62,6 @@ def uniform_weights(indicator: torch.Tensor, packed: Packed) -> torch.Tensor:
     per_row = count[packed.row]
     empty = (per_row == 0).float() * (packed.key == 0).float()
     return torch.where(per_row > 0, indicator / per_row.clamp(min=1), empty)
-
-
-def score_gradient(coefs: torch.Tensor, terms: torch.Tensor, packed: Packed) -> torch.Tensor:
-    """d(soft IoU)/d(score) on every entry, per head: where more score would pay."""
-    score = (coefs @ terms).requires_grad_(True)
-    head_iou(segment_softmax(score, packed), packed).sum().backward()
-    return score.grad
 
 
 def pursue(values: torch.Tensor, start: list[int], packed: Packed, growth: tuple[int, ...],
@@ -104,7 +104,7 @@ def pursue(values: torch.Tensor, start: list[int], packed: Packed, growth: tuple
         if more:
             pool = torch.nonzero(active.any(0)).flatten()
             terms = torch.cat([values[pool[:-1]], distance])
-            gradient = score_gradient(coefs[:, pool], terms, packed)
+            gradient = iou_gradient(coefs[:, pool] @ terms, packed)[1]
             relevance = (gradient @ values.T).abs()
             relevance[:, active[:, :-1].any(0)] *= SHARED_BONUS
             relevance[active[:, :-1]] = -1
@@ -151,66 +151,104 @@ def _round(value: float) -> float:
     return float(f"{value:.2g}")
 
 
+def indicator_form(expr: n.Node) -> n.Node:
+    """What a soft score's `[...]` holds for a selector: `[k.punct]`, not `[keys(k.punct)]`."""
+    return expr.pred if isinstance(expr, n.Keys) else expr
+
+
 def softmax_program(coefs: torch.Tensor, exprs: list[n.Node]) -> n.Node | None:
     """`softmax(...)` from coefficients over [expr...] and a final distance coefficient."""
     terms = []
     for c, expr in zip(coefs[:-1].tolist(), exprs):
         if abs(_round(c)) >= 0.05:
-            terms.append(n.Term(n.Num(_round(c)), expr))
+            terms.append(n.Term(n.Num(_round(c)), indicator_form(expr)))
     dist = _round(float(coefs[-1]) / DIST_SCALE)
     if abs(dist) >= 0.005:
         terms.append(n.Term(n.Num(dist), None))
     return n.Softmax(tuple(terms)) if terms else None
 
 
+def with_token_sets(atoms: list[Atom], values: torch.Tensor, packed: Packed
+                    ) -> tuple[list[Atom], torch.Tensor]:
+    """The enumerated selectors plus every head's key-token sets (`tokensets`)."""
+    sets = list(dict.fromkeys(s for per_head in token_sets(packed) for s in per_head))
+    if not sets:
+        return atoms, values
+    extra = [Atom(set_selector(s), size(set_selector(s))) for s in sets]
+    return atoms + extra, torch.cat([values, torch.stack([set_indicator(s, packed)
+                                                          for s in sets])])
+
+
+def _scored(result: list[list[Candidate]], programs: list[list[tuple[n.Node, str]]],
+            corpus: ScoringCorpus) -> None:
+    """Score every head's new (program, origin) pairs exactly and add them as candidates."""
+    pool = list(dict.fromkeys(p for per_head in programs for p, _ in per_head))
+    if not pool:
+        return
+    scores = score_corpus(pool, corpus)
+    index = {p: i for i, p in enumerate(pool)}
+    for h, per_head in enumerate(programs):
+        for program, origin in per_head:
+            result[h].append(Candidate(program, float(scores[index[program], h]), origin))
+
+
 def propose(packed: Packed, corpus: ScoringCorpus,
             growth: tuple[int, ...] = (3, 4, 8, 16, 32), steps: int = 60,
             progress: Callable[[str], None] | None = None, max_selectors: int = 600,
-            seconds: float | None = None) -> list[list[Candidate]]:
+            seconds: float | None = None, path_terms: int = 12) -> list[list[Candidate]]:
     """Candidates for every head: `result[h]` lists head h's, each with its synthesis IoU.
 
-    `packed` and `corpus` hold the same synthesis sequences and heads: the first for fitting,
-    the second for exact scoring with the compiled engine. The budget: at most
-    `max_selectors` enumerated selectors, and no new soft-score round after `seconds`.
+    Stages: selectors (enumerated, and key-token sets from the head's attention), their
+    compositions, the soft-score path of 1 to `path_terms` terms (forward selection), and the
+    large soft scores of a matching pursuit. `packed` and `corpus` hold the same synthesis
+    sequences and heads: the first for fitting, the second for exact scoring with the
+    compiled engine. The budget: at most `max_selectors` enumerated selectors, and no new
+    pursuit round after `seconds`.
     """
     say = progress or (lambda message: None)
     deadline = math.inf if seconds is None else time.monotonic() + seconds
     say("enumerating selectors")
-    atoms, values = enumerate_atoms(packed, limit=max_selectors)
+    atoms, values = with_token_sets(*enumerate_atoms(packed, limit=max_selectors), packed)
+    exprs = [a.expr for a in atoms]
     heads = len(packed.heads)
     result: list[list[Candidate]] = [[] for _ in range(heads)]
 
     say(f"scoring {len(atoms)} selectors")
-    simple = score_corpus([a.expr for a in atoms], corpus)
-    best = simple.argmax(0)
+    simple = score_corpus(exprs, corpus)
+    ranked = np.argsort(-simple, axis=0)[:SELECTORS_KEPT]
     for h in range(heads):
-        result[h].append(Candidate(atoms[best[h]].expr, float(simple[best[h], h]), "selector"))
+        for k in ranked[:, h]:
+            result[h].append(Candidate(exprs[k], float(simple[k, h]), "selector"))
+    best = ranked[0]
+
     say("composing mixtures, unions and fallbacks")
     first = partners(values, best, packed, COMPOSE_TOP - 1)
     second = partners(values, np.array([f[1] for f in first]), packed, 2)
-    families = []
+    programs = []
     for h in range(heads):
         anchor, *found = first[h]
         pairs = [(anchor, p) for p in found] + [(second[h][0], q) for q in second[h][1:]]
-        families.append(compositions([(atoms[a].expr, atoms[b].expr) for a, b in pairs
-                                      if a != b]))
-    pool = list(dict.fromkeys(e for family in families for exprs in family.values()
-                              for e in exprs))
-    scores = score_corpus(pool, corpus)
-    index = {e: i for i, e in enumerate(pool)}
-    for h, family in enumerate(families):
-        for origin, exprs in family.items():
-            rows = [index[e] for e in exprs]
-            k = rows[int(scores[rows, h].argmax())]
-            result[h].append(Candidate(pool[k], float(scores[k, h]), origin))
+        family = compositions([(exprs[a], exprs[b]) for a, b in pairs if a != b])
+        programs.append([(e, origin) for origin, group in family.items() for e in group])
+    _scored(result, programs, corpus)
 
-    start = [i for i, atom in enumerate(atoms) if atom.expr in START_TERMS]
-    exprs = [a.expr for a in atoms]
+    terms = torch.cat([values, packed.distance[None] / DIST_SCALE])
+    costs = torch.tensor([2.0 + size(indicator_form(e)) for e in exprs] + [2.0])
+    path = forward_path(terms, costs, packed, max_terms=path_terms, say=say)
+    programs = [[(p, f"path-{k + 1}") for k, step in enumerate(path) if (p := softmax_program(
+        _dense(step.terms[h], step.coefs[h], len(exprs) + 1), exprs)) is not None]
+        for h in range(heads)]
+    _scored(result, programs, corpus)
+
+    start = [i for i, e in enumerate(exprs) if e in START_TERMS]
     for active, coefs in pursue(values, start, packed, growth, steps, say, deadline):
-        programs = [softmax_program(coefs[h], exprs) for h in range(heads)]
-        scored = [(h, p) for h, p in enumerate(programs) if p is not None]
-        ious = score_corpus([p for _, p in scored], corpus)
-        for row, (h, program) in enumerate(scored):
-            result[h].append(Candidate(program, float(ious[row, h]),
-                                       f"softmax-{int(active[h].sum())}"))
+        programs = [[(p, f"softmax-{int(active[h].sum())}")]
+                    if (p := softmax_program(coefs[h], exprs)) is not None else []
+                    for h in range(heads)]
+        _scored(result, programs, corpus)
     return result
+
+
+def _dense(terms: torch.Tensor, coefs: torch.Tensor, width: int) -> torch.Tensor:
+    """Coefficients over all `width` candidate terms from a head's chosen terms."""
+    return torch.zeros(width).index_put_((terms,), coefs, accumulate=True)
