@@ -53,6 +53,13 @@ def iou_gradient(scores: torch.Tensor, packed: Packed) -> tuple[torch.Tensor, to
     return iou, p_d - p * row_mean.index_select(1, packed.row)
 
 
+def likelihood_gradient(scores: torch.Tensor, packed: Packed) -> torch.Tensor:
+    """The gradient (heads, entries) of the attention's mean log-likelihood under
+    softmax(scores): a - p per entry. The log-likelihood is concave in the coefficients of a
+    soft score, so ascending it first finds the right basin, whatever the start."""
+    return (packed.attention - segment_softmax(scores, packed)) / packed.n_rows
+
+
 def ascend(coef: torch.Tensor, step: Callable[[torch.Tensor], torch.Tensor], steps: int,
            lr: float) -> torch.Tensor:
     """Adam ascent on coefficients; `step(coef)` returns the gradient of the objective."""
@@ -86,14 +93,21 @@ def fit_softmax(terms: torch.Tensor, packed: Packed, steps: int = 150, lr: float
 
 
 def fit_selected(chosen: torch.Tensor, packed: Packed, init: torch.Tensor, steps: int,
-                 lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+                 lr: float, likelihood_steps: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Coefficients (heads, k) of softmax(sum_k c_k * chosen[:, k]) maximising each head's
-    soft IoU, where `chosen` (heads, k, entries) holds each head's own k terms."""
+    soft IoU, where `chosen` (heads, k, entries) holds each head's own k terms; the first
+    `likelihood_steps` ascend the log-likelihood instead (concave: no local optima)."""
 
-    def gradient(coef: torch.Tensor) -> torch.Tensor:
-        scores = torch.einsum("hk,hke->he", coef, chosen)
-        return torch.einsum("he,hke->hk", iou_gradient(scores, packed)[1], chosen)
+    def gradient_of(objective):
+        def gradient(coef: torch.Tensor) -> torch.Tensor:
+            scores = torch.einsum("hk,hke->he", coef, chosen)
+            return torch.einsum("he,hke->hk", objective(scores), chosen)
+        return gradient
 
-    coef = ascend(init, gradient, steps, lr)
+    coef = init
+    if likelihood_steps:
+        coef = ascend(coef, gradient_of(lambda s: likelihood_gradient(s, packed)),
+                      likelihood_steps, lr)
+    coef = ascend(coef, gradient_of(lambda s: iou_gradient(s, packed)[1]), steps, lr)
     return coef, head_iou(segment_softmax(torch.einsum("hk,hke->he", coef, chosen), packed),
                           packed)

@@ -74,13 +74,19 @@ def forward_path(values: torch.Tensor, costs: torch.Tensor, packed: Packed, max_
         trial_terms = torch.cat([terms.repeat_interleave(screen, 0), picks.reshape(-1, 1)], 1)
         init = torch.cat([coefs, torch.zeros(heads, 1)], 1)
         _, trial_iou = fit_selected(values[:, :screen_cut][trial_terms], wide,
-                                    init.repeat_interleave(screen, 0), steps // 2, lr)
+                                    init.repeat_interleave(screen, 0), steps // 2, lr,
+                                    likelihood_steps=steps // 2)
         current = head_iou(segment_softmax(scores[:, :screen_cut], screening), screening)
         gain = trial_iou.reshape(heads, screen) - current[:, None]
         best = (gain / costs[picks]).argmax(1)
         terms = torch.cat([terms, picks[torch.arange(heads), best][:, None]], 1)
         chosen = values[terms]
-        coefs, iou = fit_selected(chosen, fitting, init, steps, lr)
+        fitted, iou = fit_selected(chosen, fitting, init, steps, lr, likelihood_steps=steps)
+        if path:  # a refit that lost IoU keeps the previous coefficients (the new one at 0)
+            worse = iou < path[-1].iou
+            fitted = torch.where(worse[:, None], init, fitted)
+            iou = torch.maximum(iou, path[-1].iou)
+        coefs = fitted
         scores = torch.einsum("hk,hke->he", coefs, chosen)
         path.append(PathStep(terms.clone(), coefs.clone(), iou))
     return path

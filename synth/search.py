@@ -38,7 +38,7 @@ DIST_SCALE = 10.0  # distances enter the fit divided by this, so all terms have 
 START_TERMS = (n.First(), n.Self(), n.Prev(n.Num(1)))
 COMPOSE_TOP = 4  # each head's best selectors that compositions are built from
 DECAY_RATES = (0.5, 0.7, 0.85, 0.95)
-MIX_WEIGHTS = (0.2, 0.35, 0.5, 0.6, 0.65, 0.8)
+MIX_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 SELECTORS_KEPT = 24  # each head's best selectors, kept as candidates for its front
 SHARED_BONUS = 1.5  # a term another head already uses costs the joint fit nothing extra
 
@@ -114,18 +114,20 @@ def pursue(values: torch.Tensor, start: list[int], packed: Packed, growth: tuple
     return rounds
 
 
-def partners(values: torch.Tensor, best: np.ndarray, packed: Packed, k: int
-             ) -> list[list[int]]:
+def partners(values: torch.Tensor, best: np.ndarray, packed: Packed, k: int,
+             sizes: torch.Tensor) -> list[list[int]]:
     """Per head, its best selector and the `k` selectors that cover most of the attention the
-    best one misses (the residual): the parts worth composing with it."""
+    best one misses (the residual): the parts worth composing with it. Of two that cover about
+    as much (within 0.1%), the smaller comes first."""
     residual = (packed.attention - torch.stack(
         [uniform_weights(values[int(b)], packed) for b in best])).clamp(min=0)
     relevance = torch.zeros(len(best), values.shape[0])
     for first in range(0, values.shape[0], 64):
         chunk = torch.stack([uniform_weights(v, packed) for v in values[first:first + 64]])
         relevance[:, first:first + 64] = residual @ chunk.T
+    relevance *= 1 - 1e-3 * sizes / sizes.max()
     relevance[torch.arange(len(best)), torch.as_tensor(best)] = -1
-    order = torch.argsort(relevance, dim=1, descending=True)[:, :k]
+    order = torch.argsort(relevance, dim=1, descending=True, stable=True)[:, :k]
     return [[int(best[h]), *order[h].tolist()] for h in range(len(best))]
 
 
@@ -215,15 +217,17 @@ def propose(packed: Packed, corpus: ScoringCorpus,
 
     say(f"scoring {len(atoms)} selectors")
     simple = score_corpus(exprs, corpus)
-    ranked = np.argsort(-simple, axis=0)[:SELECTORS_KEPT]
+    sizes = torch.tensor([float(a.size) for a in atoms])
+    ranked = np.argsort(-(simple - 1e-6 * sizes.numpy()[:, None]), axis=0, kind="stable")
+    ranked = ranked[:SELECTORS_KEPT]
     for h in range(heads):
         for k in ranked[:, h]:
             result[h].append(Candidate(exprs[k], float(simple[k, h]), "selector"))
     best = ranked[0]
 
     say("composing mixtures, unions and fallbacks")
-    first = partners(values, best, packed, COMPOSE_TOP - 1)
-    second = partners(values, np.array([f[1] for f in first]), packed, 2)
+    first = partners(values, best, packed, COMPOSE_TOP - 1, sizes)
+    second = partners(values, np.array([f[1] for f in first]), packed, 2, sizes)
     programs = []
     for h in range(heads):
         anchor, *found = first[h]

@@ -47,17 +47,26 @@ def test_synth_writes_programs_results_and_explanations(dump, tmp_path):
     result = runner.invoke(app, ["synth", "--dump", str(dump), "--heads", "0.0,2.5",
                                  "--out", str(out), *SMALL])
     assert result.exit_code == 0, result.output
-    assert "2 heads: mean held-out IoU" in result.stdout
+    assert "2 heads: mean held-out IoU: explanations" in result.stdout
+    assert "surrogates" in result.stdout
     results = [json.loads(line) for line in _lines(out / "results.jsonl")]
     assert [(r["layer"], r["head"]) for r in results] == [(0, 0), (2, 5)]
     for r in results:
-        assert 0 < r["heldout_iou"] <= 1 and 0 < r["synthesis_iou"] <= 1 and r["size"] > 0
-    loaded = load_file(out / "programs.hc")
-    assert set(loaded.heads) == {(0, 0), (2, 5)}
-    assert "held-out IoU" in (out / "programs.hc").read_text()
-    namespace: dict = {}
-    exec(compile((out / "explanations.py").read_text(), "explanations.py", "exec"), namespace)
-    assert set(namespace["HEADS"]) == {(0, 0), (2, 5)}
+        for point in (r["explanation"], r["surrogate"], *r["front"]):
+            assert 0 < point["heldout_iou"] <= 1 and 0 < point["synthesis_iou"] <= 1
+            assert point["size"] > 0
+        assert r["explanation"] in r["front"] and r["surrogate"] in r["front"]
+        assert r["explanation"]["size"] <= 24
+    for programs, module in (("programs.hc", "explanations.py"),
+                             ("surrogates.hc", "surrogates.py")):
+        loaded = load_file(out / programs)
+        assert set(loaded.heads) == {(0, 0), (2, 5)}
+        assert "held-out IoU" in (out / programs).read_text()
+        namespace: dict = {}
+        exec(compile((out / module).read_text(), module, "exec"), namespace)
+        assert set(namespace["HEADS"]) == {(0, 0), (2, 5)}
+    explained = {(r["layer"], r["head"]): r["explanation"]["program"] for r in results}
+    assert {h: a.text for h, a in load_file(out / "programs.hc").heads.items()} == explained
     library = json.loads((out / "library.json").read_text())
     assert library["curve"][0]["n"] == 1 and library["library"]
 
@@ -97,7 +106,8 @@ def test_parallel_jobs_and_budgets(dump, tmp_path):
     assert result.exit_code == 0, result.output
     results = [json.loads(line) for line in _lines(out / "results.jsonl")]
     assert sorted((r["layer"], r["head"]) for r in results) == [(0, 0), (0, 1), (3, 2)]
-    assert all(r["origin"] != "softmax-67" for r in results)  # one soft-score round only
+    origins = {p["origin"] for r in results for p in r["front"]}
+    assert not any(o.startswith("softmax-") and o != "softmax-4" for o in origins), origins
 
 
 def test_a_run_with_other_settings_is_refused(dump, tmp_path):
@@ -130,7 +140,7 @@ def test_llm_proposer_through_a_local_openai_server(dump, tmp_path, monkeypatch,
     if proposer == "both":  # the enumerative candidates compete with the LLM's
         assert result["candidates"] > 3
         return
-    assert result["origin"] == "llm"
+    assert result["explanation"]["origin"] == "llm"
     assert program in {"last(k.period) ?? first", "prev(1)", "self"} or program.startswith(
         "decay(causal")
     assert "?" not in program
@@ -150,3 +160,27 @@ def test_bad_arguments_are_clear_errors(dump, tmp_path):
                                      str(tmp_path / f"bad{k}"), *SMALL, *extra])
         assert result.exit_code == 2, (extra, result.output)
         assert message in result.stderr, (extra, result.stderr)
+
+
+def test_front_prints_each_heads_front_and_a_new_tolerance_chooses_again(dump, tmp_path):
+    out = tmp_path / "run"
+    args = ["synth", "--dump", str(dump), "--heads", "0.0,1.1", "--out", str(out), *SMALL]
+    assert runner.invoke(app, args).exit_code == 0
+    shown = runner.invoke(app, ["front", str(out), "--heads", "1.1", "--json"])
+    assert shown.exit_code == 0, shown.output
+    record = json.loads(shown.stdout)
+    assert record["head"] == "1.1" and record["explanation"] in record["front"]
+    table = runner.invoke(app, ["front", str(out)])
+    assert table.exit_code == 0 and "head 0.0" in table.stdout and "head 1.1" in table.stdout
+    assert " E" in table.stdout or "│ E" in table.stdout
+    # the smallest program on the front, whatever it loses, with a tolerance of 1
+    assert runner.invoke(app, [*args, "--tolerance", "1"]).exit_code == 0
+    smallest = json.loads(runner.invoke(app, ["front", str(out), "--heads", "1.1",
+                                              "--json"]).stdout)["front"][0]["program"]
+    assert load_file(out / "programs.hc").heads[(1, 1)].text == smallest
+    for bad, message in ((["--heads", "7.7"], "no result for head 7.7"),
+                         (["--heads", "x"], "LAYER.HEAD")):
+        result = runner.invoke(app, ["front", str(out), *bad])
+        assert result.exit_code == 2 and message in result.stderr, result.output
+    missing = runner.invoke(app, ["front", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "not a synthesis run" in missing.stderr

@@ -12,6 +12,7 @@ from headcode.dsl.interpreter import run
 from headcode.dsl.program import program_from_text
 from headcode.dsl.tokens import load_tokenizer, tokenize
 from headcode.synth.data import Sequences
+from headcode.synth.enumerate import size
 from headcode.synth.pipeline import SynthSettings, synthesize_group
 from headcode.synth.scoring import score_corpus
 
@@ -71,8 +72,14 @@ def test_planted_programs_are_recovered(sequences):
     heldout = Sequences(held_tokens, _planted(held_tokens, noisy=True, seed=1), heads)
     results = synthesize_group(synth, heldout, SynthSettings(), lambda message: None)
     clean = Sequences(held_tokens, _planted(held_tokens, noisy=False), heads).corpus()
-    scores = score_corpus([program_from_text(r.program) for r in results], clean)
+    explanations = [r.explanation for r in results]
+    scores = score_corpus([program_from_text(e.program) for e in explanations], clean)
     recovered = {PLANTED[k]: float(scores[k, k]) for k in range(len(PLANTED))}
-    missed = {p: (round(iou, 3), r.program[:80]) for (p, iou), r in zip(recovered.items(), results)
+    missed = {p: (round(iou, 3), e.program[:80]) for (p, iou), e in zip(recovered.items(),
+                                                                          explanations)
               if iou < 0.95}
     assert not missed, missed
+    planted_sizes = [size(program_from_text(p).closed) for p in PLANTED]
+    too_big = {p: e.program for p, e, n in zip(PLANTED, explanations, planted_sizes)
+               if e.size > n + 6}
+    assert not too_big, too_big
