@@ -46,9 +46,9 @@ def _repeat(packed: Packed, times: int) -> Packed:
                   packed.lengths)
 
 
-def forward_path(values: torch.Tensor, costs: torch.Tensor, packed: Packed, max_terms: int = 12,
+def forward_path(values: torch.Tensor, costs: torch.Tensor, packed: Packed, max_terms: int = 10,
                  screen: int = 4,
-                 fit_sequences: int = 24, screen_sequences: int = 8, steps: int = 30,
+                 fit_sequences: int = 20, screen_sequences: int = 8, steps: int = 24,
                  lr: float = 0.15, say: Callable[[str], None] = lambda m: None) -> list[PathStep]:
     """Forward selection of soft-score terms from `values` (candidates, entries), per head.
 

@@ -6,7 +6,7 @@ For each head it proposes
   chosen from its attention (`tokensets`);
 - compositions of its best selector with the selectors covering what it misses: decays,
   two-part mixtures, unions, fallbacks and query-conditioned choices, all kept;
-- the soft-score path (`path`): the best score of 1, 2, ... 12 terms by forward selection,
+- the soft-score path (`path`): the best score of 1, 2, ... 10 terms by forward selection,
   each term chosen for what it adds per node;
 - large soft scores `softmax(c1 * [S1] + ... + c * dist)` from a matching pursuit: each round
   fits the coefficients to the head's soft IoU, then adds the selectors its score gradient
@@ -197,7 +197,7 @@ def _scored(result: list[list[Candidate]], programs: list[list[tuple[n.Node, str
 def propose(packed: Packed, corpus: ScoringCorpus,
             growth: tuple[int, ...] = (3, 4, 8, 16, 32), steps: int = 60,
             progress: Callable[[str], None] | None = None, max_selectors: int = 600,
-            seconds: float | None = None, path_terms: int = 12) -> list[list[Candidate]]:
+            seconds: float | None = None, path_terms: int = 10) -> list[list[Candidate]]:
     """Candidates for every head: `result[h]` lists head h's, each with its synthesis IoU.
 
     Stages: selectors (enumerated, and key-token sets from the head's attention), their

@@ -1,17 +1,15 @@
 """Planted programs: matrices generated from known programs, with noise, on real token
 sequences, are recovered by the enumerative search (held-out IoU >= 0.95 against the planted
-matrices) for programs of every construct family."""
+matrices) for programs of every construct family, as explanations of about their own size."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from conftest import STORIES, VALID_TEXT, need_shared
+from synth_data import planted
 
-from headcode.dsl.interpreter import run
 from headcode.dsl.program import program_from_text
 from headcode.dsl.tokens import load_tokenizer, tokenize
-from headcode.synth.data import Sequences
 from headcode.synth.enumerate import size
 from headcode.synth.pipeline import SynthSettings, synthesize_group
 from headcode.synth.scoring import score_corpus
@@ -44,34 +42,12 @@ def sequences():
     return [tokenize(tokenizer, p, max_tokens=64) for p in paragraphs[: N_SYNTH + N_HELDOUT]]
 
 
-def _packed(matrix: np.ndarray) -> np.ndarray:
-    return matrix[np.tril_indices(len(matrix))]
-
-
-def _planted(tokens_list, noisy: bool, seed: int = 0) -> list[np.ndarray]:
-    """Per sequence, (programs, n(n+1)/2): each planted program's matrix, optionally noisy."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for tokens in tokens_list:
-        rows = []
-        for text in PLANTED:
-            m = run(program_from_text(text), tokens.texts, tokens.ids, tokens.special)
-            if noisy:
-                noise = rng.dirichlet(np.ones(len(m)), size=len(m)) * np.tri(len(m))
-                noise /= noise.sum(1, keepdims=True)
-                m = (1 - NOISE) * m + NOISE * noise
-            rows.append(_packed(m))
-        out.append(np.stack(rows).astype(np.float32))
-    return out
-
-
 def test_planted_programs_are_recovered(sequences):
-    heads = [(0, k) for k in range(len(PLANTED))]
     synth_tokens, held_tokens = sequences[:N_SYNTH], sequences[N_SYNTH:]
-    synth = Sequences(synth_tokens, _planted(synth_tokens, noisy=True), heads)
-    heldout = Sequences(held_tokens, _planted(held_tokens, noisy=True, seed=1), heads)
+    synth = planted(synth_tokens, PLANTED, noise=NOISE)
+    heldout = planted(held_tokens, PLANTED, noise=NOISE, seed=1)
     results = synthesize_group(synth, heldout, SynthSettings(), lambda message: None)
-    clean = Sequences(held_tokens, _planted(held_tokens, noisy=False), heads).corpus()
+    clean = planted(held_tokens, PLANTED).corpus()
     explanations = [r.explanation for r in results]
     scores = score_corpus([program_from_text(e.program) for e in explanations], clean)
     recovered = {PLANTED[k]: float(scores[k, k]) for k in range(len(PLANTED))}
