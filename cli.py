@@ -1065,9 +1065,11 @@ def report(
     """Write a report of a synthesis run and print the path of its report.html.
 
     report.html is one self-contained page (open it offline, send it as one file): the run's
-    summary, the perplexity curve against the controls (when RUN_DIR/curve.json exists), a
-    sortable table of every head's program and IoU, and per head its program, its emitted
-    Python and its real attention beside the program's matrix. report.md holds the same in
+    summary, the perplexity curve of explanations and surrogates against the controls (when
+    RUN_DIR/curve.json exists), a sortable table of every head's explanation and surrogate IoU
+    and size, and per head both programs with their glosses, its front (IoU against size), the
+    explanation's emitted Python and its real attention beside the explanation's matrix (when
+    the run has no surrogates.hc or results.jsonl, the rest). report.md holds the same in
     Markdown, with the PNGs in figures/. Without the run's attention dump (RUN_DIR/dump, or
     the --dump the run used) the report has no heatmaps.
 

@@ -104,7 +104,7 @@ def front_figure(front: Sequence[Point], explanation: Point, surrogate: Point, t
     ax.set_ylabel("held-out IoU", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    ax.legend(fontsize=7, frameon=False, loc="best")
     ax.set_title(title, fontsize=9)
     return _save(fig, path)
 
@@ -117,7 +117,8 @@ def head_figure(real: np.ndarray, program: np.ndarray, texts: list[str], title: 
     axes = fig.subplots(1, 2)
     norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=1.0)
     labels = [token_label(t) for t in texts] if n <= LABELLED else None
-    for ax, matrix, name in ((axes[0], real, "real attention"), (axes[1], program, "program")):
+    panels = ((axes[0], real, "real attention"), (axes[1], program, "explanation"))
+    for ax, matrix, name in panels:
         image = ax.imshow(np.asarray(matrix, dtype=np.float32), cmap="magma", norm=norm,
                           interpolation="nearest")
         ax.set_title(name, fontsize=9)
