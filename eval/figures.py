@@ -100,6 +100,9 @@ def front_figure(front: Sequence[Point], explanation: Point, surrogate: Point, t
     ax.plot([explanation.size], [explanation.heldout_iou], linestyle="none", marker="o",
             markersize=8, markerfacecolor="none", markeredgewidth=2, color=EXPLANATION_COLOR,
             label=f"explanation (size {explanation.size})")
+    if points[-1].size > 20 * points[0].size:  # a few small programs and some very large
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
     ax.set_xlabel("size (syntax nodes)", fontsize=8)
     ax.set_ylabel("held-out IoU", fontsize=8)
     ax.tick_params(labelsize=7)

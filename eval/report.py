@@ -497,7 +497,8 @@ dl.summary dt{color:#666}dl.summary dd{margin:0}
 details{border:1px solid #e2e2e2;border-radius:4px;margin:.4em 0;padding:.3em .7em}
 summary{cursor:pointer}img{max-width:100%;height:auto}.note{color:#8a5a00}
 .pair{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:0 1.2em}
-.pair h3{font-size:1em;margin:.6em 0 .2em}.gloss{font-style:italic;margin:.3em 0}
+.pair h3{font-size:1em;margin:.6em 0 .2em}.pair pre{max-height:15em;overflow-y:auto}
+.gloss{font-style:italic;margin:.3em 0}
 .figures{color:#555;font-size:.9em;margin:.2em 0}
 """
 
