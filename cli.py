@@ -792,7 +792,8 @@ def demo(
       2. extract     record every head's attention on the synthesis and held-out parts
       3. synthesize  enumerative search for one program per head, re-ranked on held-out text
       4. substitute  perplexity with 0/10/25/50/100% of heads replaced, in descending held-out
-                     IoU, by their programs and by the controls (uniform, mean, random program)
+                     IoU, by their explanations, by their surrogates and by the controls
+                     (uniform, mean, random program)
       5. report      OUT/report.html (one self-contained page), OUT/report.md, OUT/figures/
 
     Examples:
@@ -836,42 +837,51 @@ def demo(
                              choice=Choice(tolerance=tolerance, max_size=max_size))
     results = _run_synth(out, name, text, None, heads, "enum", settings, max_tokens, device, jobs,
                          loaded=(lm, tok))
-    _say("[4/5] perplexity with heads replaced by programs and by controls")
+    _say("[4/5] perplexity with heads replaced by explanations, surrogates and controls")
     curve = _write_curve(out, lm, tok, name, text, texts[synth_sequences + heldout_sequences:],
                          seed)
     _say("[5/5] writing the report")
     page = build_report(out)
-    quarter = next((p for p in curve["points"] if p["fraction"] == 0.25), None)
     typer.echo(_iou_summary(results))
+    quarter = _quarter_summary(curve)
     if quarter is not None:
-        increase = quarter["ppl"]["program"] / curve["baseline_ppl"] - 1
-        typer.echo(f"perplexity {curve['baseline_ppl']:.2f} -> {quarter['ppl']['program']:.2f} "
-                   f"({increase:+.1%}) with {quarter['heads']} heads (25%) replaced by programs")
+        typer.echo(quarter)
     typer.echo(f"report: {page}  ({time.perf_counter() - start:.0f} s)")
 
 
 def _write_curve(out: Path, lm, tok, name: str, text: str, texts: list[str], seed: int) -> dict:
-    """The substitution curve of OUT/programs.hc on `texts`, written to OUT/curve.json."""
-    from headcode.dsl.program import error_lines, load_file
+    """The substitution curve of OUT/programs.hc (and OUT/surrogates.hc, when the run has one)
+    on `texts`, written to OUT/curve.json."""
     from headcode.eval.curve import FRACTIONS, evaluations, substitution_curve, write_curve
     from headcode.models.loading import model_shape, position_limit
     from headcode.models.perplexity import sequences as protocol_sequences
-    from headcode.models.programs import assignments
     from headcode.models.progress import progress_bar
 
-    try:
-        loaded = load_file(out / "programs.hc")
-    except (ProgramError, ProgramErrors) as e:
-        _fail(error_lines(e, str(out / "programs.hc")))
+    loaded, items = _program_file(out / "programs.hc", "iou")
+    surrogates, others = _program_file(out / "surrogates.hc", "iou") \
+        if (out / "surrogates.hc").is_file() else (None, [])
     rows = protocol_sequences(tok, texts, limit=position_limit(lm))
     if not rows:
         _fail("error: no text left for the perplexity curve")
-    total = evaluations(FRACTIONS, len(assignments(loaded)), len(model_shape(lm).heads))
+    total = evaluations(FRACTIONS, len(items), len(model_shape(lm).heads), len(others))
     with progress_bar(total, "perplexity", sys.stderr.isatty()) as bar:
-        curve = substitution_curve(lm, rows, loaded, seed=seed, advance=bar.advance)
+        curve = substitution_curve(lm, rows, loaded, surrogates, seed=seed, advance=bar.advance)
     curve = {"model": name, "text": text, **curve}
     write_curve(out / "curve.json", curve)
     return curve
+
+
+def _quarter_summary(curve: dict) -> str | None:
+    """The perplexity increase at 25% of heads replaced, by explanations and by surrogates."""
+    quarter = next((p for p in curve["points"] if p["fraction"] == 0.25), None)
+    if quarter is None:
+        return None
+    base = curve["baseline_ppl"]
+    by = [f"{quarter['ppl'][k]:.2f} ({quarter['ppl'][k] / base - 1:+.1%}) with {label}"
+          for k, label in (("program", "explanations"), ("surrogate", "surrogates"))
+          if k in quarter["ppl"]]
+    return (f"perplexity {base:.2f} -> {', '.join(by)}: {quarter['heads']} heads (25%) "
+            "replaced")
 
 
 def _iou_summary(results: list) -> str:
@@ -1055,9 +1065,11 @@ def report(
     """Write a report of a synthesis run and print the path of its report.html.
 
     report.html is one self-contained page (open it offline, send it as one file): the run's
-    summary, the perplexity curve against the controls (when RUN_DIR/curve.json exists), a
-    sortable table of every head's program and IoU, and per head its program, its emitted
-    Python and its real attention beside the program's matrix. report.md holds the same in
+    summary, the perplexity curve of explanations and surrogates against the controls (when
+    RUN_DIR/curve.json exists), a sortable table of every head's explanation and surrogate IoU
+    and size, and per head both programs with their glosses, its front (IoU against size), the
+    explanation's emitted Python and its real attention beside the explanation's matrix (when
+    the run has no surrogates.hc or results.jsonl, the rest). report.md holds the same in
     Markdown, with the PNGs in figures/. Without the run's attention dump (RUN_DIR/dump, or
     the --dump the run used) the report has no heatmaps.
 

@@ -3,9 +3,12 @@
     build_report("runs/stories")   # runs/stories/report.html, report.md, figures/*.png
 
 The report shows the run's summary, the perplexity-substitution curve (`curve.json`, when the
-run has one), a sortable table of every head's program and recorded figures, and per head its
-program, the Python it emits and its real attention beside the program's matrix on the first
-held-out sequence of the run's attention dump. It reads files only (no search, no model).
+run has one), a sortable table of every head's explanation (`programs.hc`) and surrogate
+(`surrogates.hc`) with their recorded figures, and per head both programs with their glosses,
+its size/fidelity front (`results.jsonl`), the Python the explanation emits and its real
+attention beside the explanation's matrix on the first held-out sequence of the run's attention
+dump. A run without surrogates or fronts reports the rest. It reads files only (no search, no
+model).
 """
 
 from __future__ import annotations
@@ -22,18 +25,20 @@ from pathlib import Path
 
 from ..dsl.emitter import emit_function
 from ..dsl.errors import EvaluationError, HeadcodeError, ProgramError, ProgramErrors
+from ..dsl.gloss import gloss
 from ..dsl.interpreter import run as run_program
 from ..dsl.printer import show
 from ..dsl.program import Program, error_lines, load_file, write_atomic
 from ..models.dump import Dump, DumpError, open_dump
 from ..models.programs import Recorded, recorded
+from ..synth.rundir import PROGRAM_FILES, HeadResult, RunDir
 from . import figures
 
 MAX_TOKENS = 48  # heatmaps show at most this many tokens of the example sequence
 CURVE_HINT = (
     "`headcode report RUN_DIR --curve` measures it with the run's model and text and writes "
     "RUN_DIR/curve.json; `headcode perplexity --programs RUN_DIR/programs.hc --replace 0.25` "
-    "measures one point"
+    "(or `RUN_DIR/surrogates.hc`) measures one point"
 )
 
 
@@ -43,7 +48,9 @@ class ReportError(HeadcodeError):
 
 @dataclass
 class HeadEntry:
-    """One head of the run: its program, recorded figures, emitted Python and heatmap."""
+    """One head of the run: its program (the explanation), recorded figures, gloss, emitted
+    Python and heatmap; its surrogate (an entry of surrogates.hc) and front, when the run has
+    them."""
 
     layer: int
     head: int
@@ -52,6 +59,9 @@ class HeadEntry:
     python: str
     figure: Path | None = None
     note: str | None = None
+    surrogate: HeadEntry | None = None
+    result: HeadResult | None = None
+    front_figure: Path | None = None
 
     @property
     def name(self) -> str:
@@ -64,6 +74,11 @@ class HeadEntry:
     @property
     def text(self) -> str:
         return show(self.program.expr)
+
+    @property
+    def gloss(self) -> str:
+        """The program in plain English."""
+        return gloss(self.program.expr, self.program.definitions)
 
     @property
     def expanded(self) -> str | None:
@@ -116,10 +131,23 @@ def read_settings(run_dir: Path) -> dict:
 
 
 def read_heads(run_dir: Path) -> list[HeadEntry]:
-    """The head assignments of programs.hc with their comment figures, best held-out first."""
-    path = run_dir / "programs.hc"
-    if not path.is_file():
+    """The head assignments of programs.hc with their comment figures, best held-out first,
+    each with its surrogate of surrogates.hc and its front of results.jsonl when present."""
+    explanations, surrogates = (run_dir / name for name, _ in PROGRAM_FILES.values())
+    if not explanations.is_file():
         raise ReportError(f"{run_dir}: no programs.hc (not a run directory of `headcode synth`)")
+    heads = read_programs(explanations)
+    others = {(e.layer, e.head): e for e in read_programs(surrogates)} \
+        if surrogates.is_file() else {}
+    results = read_results(run_dir)
+    for entry in heads:
+        entry.surrogate = others.get((entry.layer, entry.head))
+        entry.result = results.get((entry.layer, entry.head))
+    return sorted(heads, key=_by_heldout)
+
+
+def read_programs(path: Path) -> list[HeadEntry]:
+    """The head assignments of a program file with their comment figures, in file order."""
     try:
         loaded = load_file(path)
     except (ProgramError, ProgramErrors) as e:
@@ -135,7 +163,20 @@ def read_heads(run_dir: Path) -> list[HeadEntry]:
         entries.append(HeadEntry(a.layer, a.head, program, recorded(a.trailing), python))
     if not entries:
         raise ReportError(f"{path}: no head assignments (`head L.H = program`) to report on")
-    return sorted(entries, key=_by_heldout)
+    return entries
+
+
+def read_results(run_dir: Path) -> dict[tuple[int, int], HeadResult]:
+    """The fronts of results.jsonl by head ({} when the run has none)."""
+    path = run_dir / "results.jsonl"
+    if not path.exists():
+        return {}
+    try:
+        return RunDir.open(run_dir).results()
+    except HeadcodeError as e:
+        raise ReportError(str(e)) from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise ReportError(f"{path}: not a readable list of head results ({e!r})") from None
 
 
 def _by_heldout(entry: HeadEntry) -> tuple:
@@ -232,10 +273,20 @@ def _head_figures(heads: list[HeadEntry], dump: Dump, example: Example, folder: 
             progress(done, len(heads))
 
 
+def _front_figures(heads: list[HeadEntry], folder: Path) -> None:
+    for entry in heads:
+        r = entry.result
+        if r is not None:
+            entry.front_figure = figures.front_figure(
+                r.front, r.explanation, r.surrogate, f"head {entry.name}: size and fidelity",
+                folder / f"front-{entry.layer}-{entry.head}.png")
+
+
 def _clear_figures(folder: Path) -> None:
     """Remove the figures an earlier report wrote (only the names this module writes)."""
     if folder.is_dir():
-        for old in [*folder.glob("head-*.png"), folder / "curve.png"]:
+        for old in [*folder.glob("head-*.png"), *folder.glob("front-*.png"),
+                    folder / "curve.png"]:
             old.unlink(missing_ok=True)
 
 
@@ -269,6 +320,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *,
     if dump is not None:
         chosen = _example(dump, settings, example)
         _head_figures(heads, dump, chosen, folder, progress)
+    _front_figures(heads, folder)
     curve_png = figures.curve_figure(curve, folder / "curve.png") if curve else None
     programs = run_dir / "programs.hc"
     report = Report(
@@ -321,7 +373,8 @@ def example_text(example: Example) -> str:
 
 
 def curve_sources(curve: dict) -> list[str]:
-    """The sources of the curve's points: program first, then the controls present."""
+    """The sources of the curve's points: program (the explanations) and surrogate first, then
+    the controls present."""
     seen = {s for p in curve["points"] for s in p["ppl"]}
     first = [s for s in figures.CONTROL_STYLE if s in seen]
     return first + sorted(seen - set(first))
@@ -337,8 +390,11 @@ def curve_intro(curve: dict) -> str:
     if curve.get("tokens") is not None:
         parts.append(f"{curve['tokens']} tokens")
     scope = f" ({', '.join(parts)})" if parts else ""
-    return ("Perplexity as more heads (best held-out IoU first) are replaced by their programs, "
-            f"and the same heads by the controls{scope}.")
+    surrogates = any("surrogate" in p["ppl"] for p in curve["points"])
+    also = (", by their surrogates (the best-fitting programs, best held-out IoU first among "
+            "them)" if surrogates else "")
+    return ("Perplexity as more heads (best held-out IoU first) are replaced by their "
+            f"explanations{also}, and the explanations' heads by the controls{scope}.")
 
 
 def curve_rows(curve: dict) -> list[list[str]]:
@@ -353,13 +409,29 @@ def curve_rows(curve: dict) -> list[list[str]]:
 
 
 
+def surrogates(report: Report) -> bool:
+    """Whether the run has surrogates (surrogates.hc)."""
+    return any(h.surrogate is not None for h in report.heads)
+
+
+def both_means(report: Report, figure: str, digits: int = 3) -> str:
+    """The mean of a recorded figure over the explanations, and over the surrogates if any."""
+    explained = fmt(mean([getattr(h.figures, figure) for h in report.heads]), digits)
+    if not surrogates(report):
+        return explained
+    other = fmt(mean([getattr(h.surrogate.figures, figure) for h in report.heads
+                      if h.surrogate is not None]), digits)
+    return f"{explained} explanations, {other} surrogates"
+
+
 def summary_items(report: Report) -> list[tuple[str, str]]:
     """(label, value) pairs of the summary, as plain text."""
     s = report.settings
     items = [
         ("heads", str(len(report.heads))),
-        ("mean held-out IoU", fmt(mean([h.figures.heldout_iou for h in report.heads]))),
-        ("mean synthesis IoU", fmt(mean([h.figures.synthesis_iou for h in report.heads]))),
+        ("mean held-out IoU", both_means(report, "heldout_iou")),
+        ("mean size", both_means(report, "size", 1)),
+        ("mean synthesis IoU", both_means(report, "synthesis_iou")),
         ("model", str(s.get("model") or "—")),
         ("text", str(s.get("text") or "—")),
     ]
@@ -385,6 +457,17 @@ def no_heatmaps(report: Report) -> str:
 
 def no_curve() -> str:
     return f"This run has no perplexity curve (no curve.json): {CURVE_HINT}."
+
+
+def same_program(entry: HeadEntry) -> bool:
+    """Whether the head's surrogate is its explanation."""
+    return entry.surrogate is not None and entry.surrogate.text == entry.text
+
+
+FRONT_CAPTION = ("The head's front: the best held-out IoU its search reached at each size. The "
+                 "explanation is the smallest program close to the best; the surrogate fits best.")
+SAME_PROGRAM = ("The surrogate is the explanation: no larger program on the front fits clearly "
+                "better.")
 
 
 def figures_line(entry: HeadEntry) -> str:
@@ -413,6 +496,10 @@ dl.summary{display:grid;grid-template-columns:max-content auto;gap:.15em 1.2em}
 dl.summary dt{color:#666}dl.summary dd{margin:0}
 details{border:1px solid #e2e2e2;border-radius:4px;margin:.4em 0;padding:.3em .7em}
 summary{cursor:pointer}img{max-width:100%;height:auto}.note{color:#8a5a00}
+.pair{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:0 1.2em}
+.pair h3{font-size:1em;margin:.6em 0 .2em}.pair pre{max-height:15em;overflow-y:auto}
+.gloss{font-style:italic;margin:.3em 0}
+.figures{color:#555;font-size:.9em;margin:.2em 0}
 """
 
 _JS = """
@@ -485,7 +572,7 @@ def _html_curve(report: Report) -> list[str]:
     out.append(f"<p>{_e(curve_intro(curve))}</p>")
     if report.curve_figure is not None:
         out.append(_img(report.curve_figure, "perplexity against the fraction of heads replaced"))
-    heads = ["fraction", "heads", *curve_sources(curve)]
+    heads = ["fraction", "heads", *map(figures.source_label, curve_sources(curve))]
     out.append("<table class=curve><thead><tr>"
                + "".join(f"<th class=num>{_e(h)}</th>" for h in heads) + "</tr></thead><tbody>")
     for row in curve_rows(curve):
@@ -498,37 +585,82 @@ def _cell(value: float | int | None, digits: int = 3) -> str:
     return f'<td class=num data-value="{_e(raw)}">{_e(fmt(value, digits))}</td>'
 
 
+def table_columns(report: Report) -> list[str]:
+    """The heads table's columns: the explanation's held-out IoU and size, the surrogate's (when
+    the run has surrogates), the explanation's synthesis IoU, then the explanation."""
+    middle = ["surrogate IoU", "surrogate size"] if surrogates(report) else []
+    return ["head", "explanation IoU", "explanation size", *middle, "synthesis IoU",
+            "explanation"]
+
+
+def table_figures(report: Report, entry: HeadEntry) -> list[float | int | None]:
+    """The numbers of a head's row between its name and its explanation."""
+    f = entry.figures
+    values = [f.heldout_iou, f.size]
+    if surrogates(report):
+        other = entry.surrogate.figures if entry.surrogate else Recorded()
+        values += [other.heldout_iou, other.size]
+    return values + [f.synthesis_iou]
+
+
+def table_intro(report: Report) -> str:
+    also = " and its surrogate (the best-fitting program)" if surrogates(report) else ""
+    return (f"Soft IoU on held-out text and size of each head's explanation{also}; the "
+            "explanation's soft IoU on the synthesis text.")
+
+
 def _html_table(report: Report) -> list[str]:
-    out = ["<h2>Heads</h2>",
-           "<p>Click a column header to sort; click a program to see its details.</p>",
-           "<table class=sortable id=heads><thead><tr>",
-           "<th class=num data-type=number>head</th>",
-           "<th class=num data-type=number aria-sort=descending>held-out IoU</th>",
-           "<th class=num data-type=number>synthesis IoU</th>",
-           "<th class=num data-type=number>size</th>",
-           "<th data-type=text>program</th></tr></thead><tbody>"]
+    columns = table_columns(report)
+    out = ["<h2>Heads</h2>", f"<p>{_e(table_intro(report))} Click a column header to sort; "
+           "click a program to see its details.</p>",
+           "<table class=sortable id=heads><thead><tr>"]
+    for k, name in enumerate(columns):
+        kind = "text" if name == "explanation" else "number"
+        sort = " aria-sort=descending" if k == 1 else ""
+        align = "" if kind == "text" else " class=num"
+        out.append(f"<th{align} data-type={kind}{sort}>{_e(name)}</th>")
+    out.append("</tr></thead><tbody>")
     for h in report.heads:
-        f = h.figures
+        cells = "".join(_cell(v) for v in table_figures(report, h))
         out.append(
             f'<tr id="row-{h.anchor}"><td class=num data-value="{h.layer * 10000 + h.head}">'
-            f"{h.name}</td>{_cell(f.heldout_iou)}{_cell(f.synthesis_iou)}{_cell(f.size)}"
+            f"{h.name}</td>{cells}"
             f'<td data-value="{_e(h.text)}"><a href="#{h.anchor}"><code>{_e(short(h.text))}</code>'
             "</a></td></tr>")
     return out + ["</tbody></table>"]
 
 
+def _html_program(entry: HeadEntry, heading: str, css: str) -> list[str]:
+    return [f"<div class={css}><h3>{heading}</h3>",
+            f"<pre class=program>head {entry.name} = {_e(entry.text)}</pre>",
+            f"<p class=gloss>{_e(entry.gloss)}</p>",
+            f"<p class=figures>{_e(figures_line(entry))}</p></div>"]
+
+
+def _html_surrogate(entry: HeadEntry) -> list[str]:
+    if entry.surrogate is None:
+        return []
+    if same_program(entry):
+        return ["<div class=surrogate><h3>Surrogate</h3>",
+                f"<p>{_e(SAME_PROGRAM)}</p></div>"]
+    return _html_program(entry.surrogate, "Surrogate (best-fitting)", "surrogate")
+
+
 def _html_head(entry: HeadEntry) -> list[str]:
     out = [f'<details class=head id="{entry.anchor}"><summary><b>head {entry.name}</b> '
            f"&middot; held-out IoU {_e(fmt(entry.figures.heldout_iou))} &middot; "
-           f"<code>{_e(short(entry.text))}</code></summary>",
-           f"<p>{_e(figures_line(entry))}</p>",
-           f"<pre class=program>head {entry.name} = {_e(entry.text)}</pre>"]
+           f"<code>{_e(short(entry.text))}</code></summary>", "<div class=pair>",
+           *_html_program(entry, "Explanation", "explanation"), *_html_surrogate(entry),
+           "</div>"]
+    if entry.front_figure is not None:
+        out += [_img(entry.front_figure, f"head {entry.name}: held-out IoU against size"),
+                f"<p class=figures>{_e(FRONT_CAPTION)}</p>"]
     if entry.expanded:
         out.append(f"<p>With its references inlined:</p><pre>{_e(entry.expanded)}</pre>")
-    out.append(f"<p>Emitted Python (runs beside the language's runtime, "
+    out.append(f"<p>The explanation's emitted Python (runs beside the language's runtime, "
                f"<code>headcode emit</code>):</p><pre>{_e(entry.python)}</pre>")
     if entry.figure is not None:
-        out.append(_img(entry.figure, f"head {entry.name}: real attention and program"))
+        out.append(_img(entry.figure, f"head {entry.name}: real attention and explanation"))
     elif entry.note:
         out.append(f"<p class=note>{_e(entry.note)}</p>")
     return out + ["</details>"]
@@ -552,7 +684,7 @@ def html_page(report: Report) -> str:
     if report.example is not None:
         out.append(f"<p>{_e(example_caption(report.example))}:</p>"
                    f"<pre>{_e(example_text(report.example))}</pre>"
-                   "<p>Left the head's real attention, right the program's matrix (row: query "
+                   "<p>Left the head's real attention, right the explanation's matrix (row: query "
                    "token, column: key token; one colour scale, square-root stretched).</p>")
     else:
         out.append(f"<p class=note>{_e(no_heatmaps(report))}</p>")
@@ -592,6 +724,11 @@ def _relative(path: Path, out: Path) -> str:
     return path.relative_to(out).as_posix() if path.is_relative_to(out) else path.as_posix()
 
 
+def _md_program(entry: HeadEntry, heading: str) -> list[str]:
+    return [f"**{heading}**: {_e(figures_line(entry))}", "",
+            *_block(f"head {entry.name} = {entry.text}"), "", f"*{_e(entry.gloss)}*", ""]
+
+
 def markdown_page(report: Report, out: Path) -> str:
     """The report in Markdown, its figures linked relative to `out` (the report's folder)."""
     lines = [f"# headcode report: {_e(title(report))}", "", "## Summary", ""]
@@ -603,26 +740,31 @@ def markdown_page(report: Report, out: Path) -> str:
         lines.append(curve_intro(report.curve))
         if report.curve_figure is not None:
             lines += ["", f"![perplexity curve]({_relative(report.curve_figure, out)})"]
-        heads = ["fraction", "heads", *curve_sources(report.curve)]
+        heads = ["fraction", "heads", *map(figures.source_label, curve_sources(report.curve))]
         lines += ["", "| " + " | ".join(heads) + " |", "|" + " ---: |" * len(heads)]
         lines += ["| " + " | ".join(row) + " |" for row in curve_rows(report.curve)]
-    lines += ["", "## Heads", "", "| head | held-out IoU | synthesis IoU | size | program |",
-              "| ---: | ---: | ---: | ---: | --- |"]
+    columns = table_columns(report)
+    lines += ["", "## Heads", "", table_intro(report), "",
+              "| " + " | ".join(columns) + " |", "|" + " ---: |" * (len(columns) - 1) + " --- |"]
     for h in report.heads:
-        f = h.figures
-        lines.append(f"| [{h.name}](#{h.anchor}) | {fmt(f.heldout_iou)} | "
-                     f"{fmt(f.synthesis_iou)} | {fmt(f.size)} | {_cell_md(_code(short(h.text)))} |")
+        numbers = " | ".join(fmt(v) for v in table_figures(report, h))
+        lines.append(f"| [{h.name}](#{h.anchor}) | {numbers} | {_cell_md(_code(short(h.text)))} |")
     lines += ["", "## Programs and attention", ""]
     if report.example is not None:
         lines += [f"{example_caption(report.example)}:", "",
                   *_block(example_text(report.example), "text"), "",
-                  "Left the head's real attention, right the program's matrix.", ""]
+                  "Left the head's real attention, right the explanation's matrix.", ""]
     else:
         lines += [_e(no_heatmaps(report)), ""]
     for h in report.heads:
         lines += [f'<a id="{h.anchor}"></a>', "", f"### head {h.name}", "",
-                  _e(figures_line(h)), "",
-                  *_block(f"head {h.name} = {h.text}"), ""]
+                  *_md_program(h, "Explanation")]
+        if h.surrogate is not None:
+            lines += (["**Surrogate**: " + _e(SAME_PROGRAM), ""] if same_program(h)
+                      else _md_program(h.surrogate, "Surrogate (best-fitting)"))
+        if h.front_figure is not None:
+            lines += [f"![head {h.name}: front]({_relative(h.front_figure, out)})", "",
+                      FRONT_CAPTION, ""]
         if h.expanded:
             lines += ["With its references inlined:", "", *_block(h.expanded), ""]
         lines += [*_block(h.python, "python"), ""]

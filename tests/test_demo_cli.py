@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import STORIES, VALID_TEXT, need_shared, run_cli
@@ -17,7 +18,12 @@ def _check_run(out, heads: int) -> dict:
     curve = json.loads((out / "curve.json").read_text())
     assert [p["fraction"] for p in curve["points"]] == [0.0, 0.1, 0.25, 0.5, 1.0]
     assert curve["points"][-1]["heads"] == heads
-    assert set(curve["points"][-1]["ppl"]) == {"program", "uniform", "mean", "random"}
+    assert set(curve["points"][-1]["ppl"]) == {"program", "surrogate", "uniform", "mean",
+                                               "random"}
+    surrogates = (out / "surrogates.hc").read_text()
+    assert surrogates.count("head ") == heads
+    assert sorted(map(tuple, curve["points"][-1]["replaced_surrogate"])) == sorted(
+        map(tuple, curve["points"][-1]["replaced"]))
     page = (out / "report.html").read_text()
     assert "<table" in page and "data:image/png;base64," in page
     assert (out / "report.md").is_file() and list((out / "figures").glob("*.png"))
@@ -31,6 +37,9 @@ def test_demo_on_the_bundled_model_samples_its_own_corpus(tmp_path, monkeypatch,
                                    "--device", "cpu")
     assert code == 0, stderr
     assert "mean held-out IoU" in stdout and f"report: {out / 'report.html'}" in stdout
+    assert re.search(r"perplexity [0-9.]+ -> [0-9.]+ \([+-][0-9.]+%\) with explanations, "
+                     r"[0-9.]+ \([+-][0-9.]+%\) with surrogates: [0-9]+ heads \(25%\) replaced",
+                     stdout), stdout
     corpus = (out / "corpus.txt").read_text().split("\n\n")
     assert len(corpus) == 9
     curve = _check_run(out, heads=2)
