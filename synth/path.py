@@ -1,10 +1,12 @@
 """The regularisation path of soft scores: for k = 1, 2, ... terms, the best k-term score.
 
 Forward selection with exact refits, all heads of a group at once. Each step screens every
-candidate term by how much the head's soft IoU wants it (the gradient of the IoU with respect
-to the new term's coefficient, at zero), refits the current terms plus each of the `screen`
-best candidates on a sample of the sequences, keeps the one that pays most, and refits the
-chosen score on all sequences. Step k's score is the head's k-term candidate.
+candidate term by how much the head's attention wants it (the gradient of the log-likelihood
+with respect to the new term's coefficient, at zero: the IoU's own gradient vanishes on keys the
+score gives little weight, however much attention they hold), refits the current terms plus
+each of the `screen` best candidates on a sample of the sequences, keeps the one that pays most
+per node, and refits the chosen score on a larger sample. Step k's score is the head's k-term
+candidate; `backward_path` prunes a large score back down the same way.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .fit import fit_selected, head_iou, iou_gradient, segment_softmax
+from .fit import fit_selected, head_iou, likelihood_gradient, segment_softmax
 from .packed import Packed
 
 
@@ -62,15 +64,19 @@ def forward_path(values: torch.Tensor, costs: torch.Tensor, packed: Packed, max_
     screening, screen_cut = prefix(packed, screen_sequences)
     wide = _repeat(screening, screen)
     values = values[:, :fit_cut]
+    norms = values.norm(dim=1).clamp(min=1e-6)
     terms = torch.zeros(heads, 0, dtype=torch.long)
     coefs = torch.zeros(heads, 0)
     scores = torch.zeros(heads, fit_cut)
     path: list[PathStep] = []
     for k in range(1, min(max_terms, n_candidates) + 1):
         say(f"soft-score path: {k} terms")
-        relevance = (iou_gradient(scores, fitting)[1] @ values.T).abs()
+        relevance = (likelihood_gradient(scores, fitting) @ values.T).abs()
         relevance.scatter_(1, terms, -1)
-        picks = torch.argsort(relevance, dim=1, descending=True)[:, :screen]  # (heads, screen)
+        # half the trials by the raw gradient (favours dense terms), half by its correlation
+        # (favours sparse ones such as `first`, which one entry per row can make decisive)
+        picks = torch.cat([torch.argsort(r, dim=1, descending=True)[:, :half] for r, half in (
+            (relevance, screen - screen // 2), (relevance / norms, screen // 2))], 1)
         trial_terms = torch.cat([terms.repeat_interleave(screen, 0), picks.reshape(-1, 1)], 1)
         init = torch.cat([coefs, torch.zeros(heads, 1)], 1)
         _, trial_iou = fit_selected(values[:, :screen_cut][trial_terms], wide,

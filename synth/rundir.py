@@ -73,22 +73,23 @@ class RunDir:
             raise HeadcodeError(f"{self.path}: exists and is not a directory")
         self.path.mkdir(parents=True, exist_ok=True)
         saved = self.path / "run.json"
-        if saved.exists():
-            before = json.loads(saved.read_text())
-            before.pop("choice", None)
+        record = {**settings, "choice": asdict(choice)}
+        before = json.loads(saved.read_text()) if saved.exists() else None
+        if before is not None:
             changed = sorted(k for k in set(before) | set(settings)
-                             if before.get(k) != settings.get(k))
+                             if k != "choice" and before.get(k) != settings.get(k))
             if changed:
                 raise HeadcodeError(
                     f"{self.path} holds a run with other settings ({', '.join(changed)}): "
                     "use the same command to continue it, or another --out")
-        write_atomic(saved, json.dumps({**settings, "choice": asdict(choice)}, indent=2) + "\n")
+        if record != before:  # reading a run writes nothing
+            write_atomic(saved, json.dumps(record, indent=2) + "\n")
         self.settings = settings
         self.choice = choice
 
     @classmethod
     def open(cls, path: str | Path) -> RunDir:
-        """A run written before, with the choice it was written with."""
+        """A run written before, with the choice it was written with (read only)."""
         saved = Path(path) / "run.json"
         if not saved.is_file():
             raise HeadcodeError(f"{path}: not a synthesis run (no run.json)")

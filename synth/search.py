@@ -30,7 +30,7 @@ from headcode.dsl import nodes as n
 from .enumerate import QUERY_CLASSES, Atom, enumerate_atoms, size
 from .fit import fit_softmax, iou_gradient
 from .packed import Packed
-from .path import forward_path
+from .path import backward_path, forward_path
 from .scoring import ScoringCorpus, score_corpus
 from .tokensets import set_indicator, set_selector, token_sets
 
@@ -239,9 +239,17 @@ def propose(packed: Packed, corpus: ScoringCorpus,
     terms = torch.cat([values, packed.distance[None] / DIST_SCALE])
     costs = torch.tensor([2.0 + size(indicator_form(e)) for e in exprs] + [2.0])
     path = forward_path(terms, costs, packed, max_terms=path_terms, say=say)
-    programs = [[(p, f"path-{k + 1}") for k, step in enumerate(path) if (p := softmax_program(
-        _dense(step.terms[h], step.coefs[h], len(exprs) + 1), exprs)) is not None]
-        for h in range(heads)]
+    say("soft scores: pruning the path's largest score")
+    last = path[-1]
+    active = torch.zeros(heads, terms.shape[0], dtype=torch.bool).scatter_(1, last.terms, True)
+    full = torch.stack([_dense(last.terms[h], last.coefs[h], terms.shape[0])
+                        for h in range(heads)])
+    pruned = backward_path(terms, packed, active & (full != 0), full, max_terms=path_terms)
+    programs = [[(p, f"{origin}-{int((step.coefs[h] != 0).sum())}")
+                 for origin, steps in (("path", path), ("pruned", pruned)) for step in steps
+                 if (p := softmax_program(_dense(step.terms[h], step.coefs[h],
+                                                 terms.shape[0]), exprs)) is not None]
+                for h in range(heads)]
     _scored(result, programs, corpus)
 
     start = [i for i, e in enumerate(exprs) if e in START_TERMS]

@@ -48,3 +48,16 @@ def test_best_within_a_budget():
 def test_an_empty_front_is_an_error():
     with pytest.raises(ValueError):
         explanation([], Choice())
+
+
+def test_opening_a_run_writes_nothing_and_a_new_choice_is_recorded(tmp_path):
+    from headcode.synth.rundir import RunDir
+
+    RunDir(tmp_path, {"heads": "all"}, Choice(tolerance=0.05))
+    saved = (tmp_path / "run.json").stat().st_mtime_ns
+    opened = RunDir.open(tmp_path)
+    assert opened.choice == Choice(tolerance=0.05) and opened.settings == {"heads": "all"}
+    assert (tmp_path / "run.json").stat().st_mtime_ns == saved
+    assert RunDir.open(tmp_path).results() == {}
+    RunDir(tmp_path, {"heads": "all"}, Choice(max_size=10))
+    assert RunDir.open(tmp_path).choice == Choice(max_size=10)

@@ -57,5 +57,5 @@ def test_planted_programs_are_recovered(sequences):
     assert not missed, missed
     planted_sizes = [size(program_from_text(p).closed) for p in PLANTED]
     too_big = {p: e.program for p, e, n in zip(PLANTED, explanations, planted_sizes)
-               if e.size > n + 6}
+               if e.size > max(2 * n, n + 6)}
     assert not too_big, too_big
