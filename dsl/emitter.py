@@ -147,6 +147,7 @@ def emit_function(program: Program, name: str = "program", label: str | None = N
     em = _Emitter({}, _reserved(runtime_source()))
     fn = em.function_name(name)
     expr = program.closed
+    n.depth(expr)
     return "\n".join(_public_function(fn, label or program.label, show(expr),
                                        em.pattern(expr))[2:]) + "\n"
 

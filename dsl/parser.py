@@ -15,8 +15,8 @@ from dataclasses import replace
 from functools import lru_cache
 from importlib.resources import files
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
 
 from . import nodes as n
 from .errors import ParseError, Position, ProgramErrors
@@ -72,8 +72,11 @@ class _ToTree(Transformer):
     # literals
     def number(self, meta, c):
         text = str(c[0])
-        value = float(text) if any(ch in text for ch in ".eE") else int(text)
-        return n.Num(value, _position(c[0]))
+        if any(ch in text for ch in ".eE"):
+            return n.Num(float(text), _position(c[0]))
+        if len(text) > 30:  # far out of range; int() of thousands of digits raises
+            raise ParseError(f"number {text[:12]}... is too long", _position(c[0]))
+        return n.Num(int(text), _position(c[0]))
 
     def hole(self, meta, c):
         return n.Hole(_position(meta))
@@ -246,18 +249,34 @@ def _describe(error: UnexpectedInput, text: str) -> ParseError:
     return ParseError(f"unexpected {str(token)!r}", pos, hint=hint)
 
 
+# Parse-tree rules that make no node of their own (they do not count as nesting).
+_WRAPPERS = frozenset({"single", "file", "definition", "assignment", "weighted",
+                       "positive_term", "negative_term"})
+
+
+def _check_depth(tree: Tree) -> None:
+    """Refuse a parse tree nested beyond `nodes.MAX_DEPTH` before anything recurses over it
+    (counted as the nodes it makes, without recursion)."""
+    stack = [(tree, 0)]
+    while stack:
+        here, level = stack.pop()
+        level += here.data not in _WRAPPERS
+        if level > n.MAX_DEPTH:
+            raise n.too_deep(_position(here.meta), ParseError)
+        stack.extend((c, level) for c in here.children if isinstance(c, Tree))
+
+
 def _parse(text: str, parser: Lark):
     try:
-        return _ToTree().transform(parser.parse(text))
+        tree = parser.parse(text)
     except UnexpectedInput as e:
         raise _describe(e, text) from None
-    except LarkError as e:  # a ParseError raised inside the transformer arrives wrapped
-        inner = getattr(e, "orig_exc", None)
-        if isinstance(inner, ParseError):
-            raise inner from None
-        raise ParseError(str(e).splitlines()[0]) from None
-    except RecursionError:
-        raise ParseError("program nested too deeply") from None
+    _check_depth(tree)
+    try:
+        return _ToTree().transform(tree)
+    except VisitError as e:  # a ParseError raised inside the transformer arrives wrapped
+        # a ParseError is the user's; anything else is a bug, shown without Lark's wrapper
+        raise e.orig_exc from None
 
 
 def parse_expr(text: str) -> n.Node:
