@@ -120,15 +120,28 @@ def write_atomic(path: str | Path, text: str) -> None:
 
 
 def load_file(path: str | Path) -> LoadedFile:
-    """Parse and check a file; errors carry the file name in `describe(filename)`."""
-    checked = check_file(parse_file(read_source(path)))
+    """Parse and check a file; its errors name the file (`ProgramError.source`)."""
+    try:
+        checked = check_file(parse_file(read_source(path)))
+    except (ProgramError, ProgramErrors) as e:
+        for error in e.errors if isinstance(e, ProgramErrors) else [e]:
+            error.source = str(path)
+        raise
     return LoadedFile(str(path), checked)
+
+
+def _is_file(path: str) -> bool:
+    """Whether `path` names a file; any text may be asked (too long a name is not a file)."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def load_program(spec: str, predicate_as_keys: bool = False) -> Program:
     """`FILE:NAME` names a program of a file; anything else is an expression."""
     path, sep, name = spec.rpartition(":")
-    if sep and path and Path(path).is_file() and name.isidentifier():
+    if sep and path and name.isidentifier() and _is_file(path):
         loaded = load_file(path)
         programs = loaded.programs
         if name not in programs:
