@@ -332,13 +332,16 @@ def _attach_comments(items: list, comments: list[Token], text: str) -> n.Program
         # a comment alone on its line after the item belongs above the next item
         own_line = [c for c in mine if not lines[c.line - 1][: c.column - 1].strip()]
         inline = [c for c in mine if c not in own_line]
+        # the item prints on one line: the last line's comment stays at its end, comments
+        # inside a multi-line item go above it, each on its own line
+        above, inline = above + inline[:-1], inline[-1:]
         pending = own_line + [c for c in pending if c.line > end]
         previous = out[-1].pos.line if out else start
         blank = any(not lines[i - 1].strip() for i in range(previous + 1, start))
         out.append(replace(
             item,
             comments=tuple(_comment_text(c) for c in above),
-            trailing=" ".join(_comment_text(c) for c in inline) or None,
+            trailing=_comment_text(inline[0]) if inline else None,
             blank_before=blank,
         ))
     return n.ProgramFile(tuple(out), tuple(_comment_text(c) for c in pending))
