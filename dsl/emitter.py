@@ -12,11 +12,23 @@ import ast as _pyast
 import builtins
 import keyword
 from importlib.resources import files
+from pathlib import Path
 
 from . import nodes as n
 from .checker import RUNNABLE, Checker, Type
 from .printer import show
 from .program import LoadedFile, Program
+
+HEADER = '"""Head programs emitted by headcode from'  # how every emitted module begins
+
+
+def is_emitted(path: str | Path) -> bool:
+    """Whether the file at `path` is a module `emit` wrote (and so may be replaced)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read(len(HEADER)) == HEADER
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def runtime_source() -> str:
@@ -161,7 +173,7 @@ def emit(loaded: LoadedFile, source_name: str = "programs") -> str:
         if loaded.checked.types[name] in RUNNABLE:
             em.function_name(name)
     out = [
-        f'"""Head programs emitted by headcode from {source_name}.',
+        f"{HEADER} {source_name}.",
         "",
         "Standalone: needs only NumPy. Each program maps a token sequence to an attention matrix:",
         "    f(texts, ids=None, special=None) -> numpy.ndarray  (n x n, causal, rows sum to 1)",

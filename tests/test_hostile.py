@@ -164,3 +164,267 @@ def test_long_chains_and_numbers_give_a_plain_message(text):
     with pytest.raises(ProgramError) as caught:
         load_program(text)
     assert "Error trying to process rule" not in str(caught.value)
+
+
+# ---------------------------------------------------------------- command-line cases
+
+from conftest import run_cli  # noqa: E402
+
+from headcode.models.demo import demo_model_dir  # noqa: E402
+from headcode.models.dump import DumpError, DumpWriter, open_dump, write_dump  # noqa: E402
+
+DEMO = demo_model_dir()
+PROGRAMS = "a = first\nb = last(k.punct) ?? a  # kept\nhead 0.1 = b\n"
+
+
+def _one_line_error(code: int, err: str) -> None:
+    assert code == 2 and err.startswith("error") and len(err.strip().splitlines()) == 1, err
+
+
+def _tiny_dump(path, sequences: int = 2):
+    rows = [(Tokens(list(range(k + 3)), ["<s>", "a", ".", "b", "c"][: k + 3],
+                    [True] + [False] * (k + 2)),
+             np.tril(np.ones((1, 2, k + 3, k + 3))) / np.arange(1, k + 4)[:, None])
+            for k in range(sequences)]
+    return write_dump(path, rows, model="tiny")
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    path = tmp_path / "stories.txt"
+    path.write_text("Lily saw a cat. The cat ran.\n\nTom had a ball.\n")
+    return path
+
+
+# 1. extract --overwrite replaces nothing but a dump
+
+
+@pytest.mark.parametrize("target", ["userdir", "plain.txt", "."])
+def test_extract_overwrite_never_replaces_what_is_not_a_dump(monkeypatch, capsys, tmp_path,
+                                                             text_file, target):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "userdir" / "sub").mkdir(parents=True)
+    (tmp_path / "userdir" / "notes.txt").write_text("precious")
+    (tmp_path / "plain.txt").write_text("precious")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, _, err = run_cli(monkeypatch, capsys, "extract", "--model", DEMO, "--text", text_file,
+                           "--sequences", 2, "--max-tokens", 8, "--out", target, "--overwrite",
+                           "--device", "cpu")
+    _one_line_error(code, err)
+    assert "not an attention dump" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no ..partial-* left
+    assert (tmp_path / "userdir" / "notes.txt").read_text() == "precious"
+    assert (tmp_path / "plain.txt").read_text() == "precious"
+
+
+def test_overwrite_replaces_a_dump(tmp_path):
+    _tiny_dump(tmp_path / "d", 1)
+    _tiny_dump_over = DumpWriter(tmp_path / "d", model="tiny", n_layers=1, n_heads=2,
+                                 overwrite=True)
+    _tiny_dump_over.abort()
+    with pytest.raises(DumpError, match="not an attention dump"):
+        DumpWriter(tmp_path, model="tiny", n_layers=1, n_heads=2, overwrite=True)
+
+
+# 2. nothing overwrites what it did not write
+
+
+def test_emit_refuses_its_own_source_and_foreign_files(monkeypatch, capsys, tmp_path):
+    source = tmp_path / "heads.hc"
+    source.write_text(PROGRAMS)
+    code, _, err = run_cli(monkeypatch, capsys, "emit", source, "-o", source)
+    _one_line_error(code, err)
+    assert source.read_text() == PROGRAMS
+    other = tmp_path / "mine.py"
+    other.write_text("print('mine')\n")
+    code, _, err = run_cli(monkeypatch, capsys, "emit", source, "-o", other)
+    _one_line_error(code, err)
+    assert other.read_text() == "print('mine')\n"
+    assert run_cli(monkeypatch, capsys, "emit", source, "-o", other, "--force")[0] == 0
+    assert run_cli(monkeypatch, capsys, "emit", source, "-o", other)[0] == 0  # its own module
+
+
+@pytest.mark.parametrize("command", ["synth", "report", "demo"])
+def test_run_and_report_folders_must_be_new_empty_or_headcodes(monkeypatch, capsys, tmp_path,
+                                                               command):
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "programs.hc").write_text("precious")
+    (user / "report.html").write_text("precious")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    args = {"synth": ["synth", "--out", user, "--dump", tmp_path / "d"],
+            "report": ["report", run, "--out", user],
+            "demo": ["demo", "--out", user, "--model", tmp_path / "nope"]}[command]
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    _one_line_error(code, err)
+    assert "not headcode's output" in err
+    assert sorted(p.name for p in user.iterdir()) == ["programs.hc", "report.html"]
+
+
+# 5. and 13. FILE:NAME
+
+
+def test_a_long_program_with_a_colon_is_an_expression():
+    text = "mix(0.6: softmax(" + " + ".join(["1.5 * [k.punct]"] * 20) + "), 0.4: first)"
+    assert len(text) > 255
+    assert load_program(text).text == text
+
+
+def test_errors_of_file_programs_name_the_file(monkeypatch, capsys, tmp_path):
+    source = tmp_path / "heads.hc"
+    source.write_text("a = first\nb = last(k.punct) ?? nope\n")
+    code, _, err = run_cli(monkeypatch, capsys, "apply", f"{source}:a", "--text", "x",
+                           "--tokenizer", tmp_path)
+    assert code == 2 and err.startswith(f"{source}:2:22: unknown name 'nope'"), err
+
+
+# 8. unwritable places
+
+
+def _refuse(*args, **kwargs):
+    raise PermissionError(13, "Permission denied", "/ro/place")
+
+
+@pytest.mark.parametrize("command", ["emit", "fmt", "emit-into-a-file", "report", "extract"])
+def test_an_unwritable_place_is_a_one_line_error(monkeypatch, capsys, tmp_path, text_file,
+                                                 command):
+    import os
+    from pathlib import Path
+
+    source = tmp_path / "heads.hc"
+    source.write_text("a   =   first\n")
+    args = {
+        "emit": lambda: ["emit", source, "-o", tmp_path / "heads.py"],
+        "emit-into-a-file": lambda: ["emit", source, "-o", text_file / "heads.py"],
+        "fmt": lambda: ["fmt", source],
+        "report": lambda: ["report", _report_run(tmp_path)],
+        "extract": lambda: ["extract", "--model", DEMO, "--text", text_file, "--sequences", 1,
+                            "--max-tokens", 8, "--out", tmp_path / "d", "--device", "cpu"],
+    }[command]()
+    monkeypatch.setattr(os, "replace", _refuse)
+    monkeypatch.setattr(Path, "write_bytes", _refuse)
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    _one_line_error(code, err)
+
+
+def _report_run(root):
+    import json
+
+    run = root / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"dump": "dump", "heads": "all"}))
+    (run / "programs.hc").write_text("head 0.1 = first  # held-out IoU 0.5\n")
+    _tiny_dump(run / "dump")
+    return run
+
+
+# 9. a dump cut short
+
+
+def test_a_texts_file_cut_mid_line_is_a_corrupt_dump(monkeypatch, capsys, tmp_path):
+    dump = _tiny_dump(tmp_path / "d")
+    texts = dump / "texts.jsonl"
+    texts.write_text(texts.read_text()[:-6])
+    with pytest.raises(DumpError, match="corrupt"):
+        open_dump(dump).texts(0)
+    code, _, err = run_cli(monkeypatch, capsys, "score", "-e", "first", "--dump", dump)
+    _one_line_error(code, err)
+
+
+# 10. text that is not UTF-8
+
+
+def test_undecodable_text_is_a_tokenizer_error(monkeypatch, capsys):
+    code, _, err = run_cli(monkeypatch, capsys, "apply", "first", "--text", "hi \udcff there",
+                           "--tokenizer", DEMO)
+    _one_line_error(code, err)
+    assert "not valid UTF-8" in err
+
+
+# 11. a run's relative dump path is the run's
+
+
+def test_a_copied_run_never_reads_another_runs_dump(monkeypatch, tmp_path):
+    import json
+    import shutil
+
+    from headcode.eval.report import find_dump
+
+    monkeypatch.chdir(tmp_path)
+    first = _report_run(tmp_path)
+    settings = {"dump": "run/dump"}  # as older runs wrote it: relative to where synth ran
+    copy = tmp_path / "copy"
+    shutil.copytree(first, copy)
+    (copy / "dump" / "meta.json").write_text("{")
+    (copy / "run.json").write_text(json.dumps(settings))
+    dump, note = find_dump(copy, settings)
+    assert dump is None and "could not be read" in note
+
+
+def test_synth_records_the_dump_relative_to_the_run(monkeypatch, capsys, tmp_path):
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "x").mkdir(parents=True)
+    _tiny_dump(tmp_path / "runs" / "x" / "dump", 3)
+    code, _, err = run_cli(monkeypatch, capsys, "synth", "--out", "runs/x", "--dump",
+                           "runs/x/dump", "--synth-sequences", 2, "--heldout-sequences", 1,
+                           "--heads", "0.0", "--max-selectors", 20, "--time-budget", 0)
+    assert code == 0, err
+    assert json.loads((tmp_path / "runs" / "x" / "run.json").read_text())["dump"] == "dump"
+
+
+# 12. a local model path that does not exist
+
+
+def test_a_missing_local_model_is_no_such_directory():
+    from headcode.dsl.errors import ModelError
+    from headcode.models.loading import load_model
+
+    with pytest.raises(ModelError, match="no such directory"):
+        load_model("./nope")
+
+
+# 14. a failed synth leaves no folder
+
+
+def test_a_failed_synth_leaves_no_empty_folder(monkeypatch, capsys, tmp_path):
+    out = tmp_path / "new" / "run"
+    code, _, err = run_cli(monkeypatch, capsys, "synth", "--out", out, "--dump",
+                           tmp_path / "missing")
+    _one_line_error(code, err)
+    assert not (tmp_path / "new").exists()
+
+
+# 15. comments inside a multi-line item
+
+
+def test_fmt_keeps_each_comment_of_a_multi_line_item(monkeypatch, capsys, tmp_path):
+    source = tmp_path / "m.hc"
+    source.write_text("x = mix(0.6: first,  # the main part\n        0.4: self)   # a little\n")
+    assert run_cli(monkeypatch, capsys, "fmt", source)[0] == 0
+    assert source.read_text() == "# the main part\nx = mix(0.6: first, 0.4: self)  # a little\n"
+    assert run_cli(monkeypatch, capsys, "fmt", "--check", source)[0] == 0
+
+
+# 16. version, quickstart, help
+
+
+def test_version_and_help_texts(monkeypatch, capsys):
+    from importlib.metadata import version
+
+    code, out, _ = run_cli(monkeypatch, capsys, "--version")
+    assert code == 0 and out.strip() == f"headcode {version('headcode')}"
+    score = run_cli(monkeypatch, capsys, "score", "--help")[1]
+    assert '"sequences"' in score and "table" in score
+    assert "--force" in run_cli(monkeypatch, capsys, "emit", "--help")[1]
+    assert "overwritten" in run_cli(monkeypatch, capsys, "fmt", "--help")[1]
+
+
+def test_the_quickstart_creates_the_text_it_uses():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert readme.index("> stories.txt") < readme.index("--text-file stories.txt")
