@@ -49,6 +49,9 @@ def _runtime_names(source: str) -> set[str]:
     return names
 
 
+_NESTING = 40  # bracket levels an emitted expression may reach before a part is hoisted
+
+
 class _Emitter:
     """Generates the body of each program function from its syntax tree."""
 
@@ -57,6 +60,7 @@ class _Emitter:
         self.taken = set(taken)
         self.public: dict[str, str] = {}
         self.values: dict[str, str] = {}
+        self.lines: list[str] = []
 
     def name(self, wanted: str) -> str:
         """A fresh Python name, clear of keywords, builtins, the runtime and earlier names."""
@@ -79,9 +83,33 @@ class _Emitter:
     def pattern(self, node: n.Node) -> str:
         """Code for `node` in a pattern position (a selector becomes uniform over its keys)."""
         code = self.code(node)
-        return code if Checker(self.types).infer(node) is Type.PAT else f"uniform(f, {code})"
+        if Checker(self.types).infer(node) is Type.PAT:
+            return code
+        return self._hoisted(f"uniform(f, {code})")
 
-    def code(self, node: n.Node) -> str:  # noqa: C901 - one case per construct reads best
+    def take_lines(self) -> list[str]:
+        """The assignments of parts hoisted out of the expressions emitted since last asked."""
+        lines, self.lines = self.lines, []
+        return lines
+
+    def _hoisted(self, code: str) -> str:
+        """`code`, or a local name assigned it when its brackets nest too deeply for Python's
+        parser (at most 200 levels): deep programs become a few assignments."""
+        level = deepest = 0
+        for char in code:
+            level += (char in "([{") - (char in ")]}")
+            deepest = max(deepest, level)
+        if deepest <= _NESTING:
+            return code
+        name = self.name("_part")
+        self.lines.append(f"{name} = {code}")
+        return name
+
+    def code(self, node: n.Node) -> str:
+        """Python code for `node` (a predicate or selector: a boolean matrix)."""
+        return self._hoisted(self._code(node))
+
+    def _code(self, node: n.Node) -> str:  # noqa: C901 - one case per construct reads best
         c = self.code
         match node:
             case n.Num(value=value) | n.Str(value=value):
@@ -160,8 +188,9 @@ def emit_function(program: Program, name: str = "program", label: str | None = N
     fn = em.function_name(name)
     expr = program.closed
     n.depth(expr)
-    return "\n".join(_public_function(fn, label or program.label, show(expr),
-                                       em.pattern(expr))[2:]) + "\n"
+    body = em.pattern(expr)
+    return "\n".join(_public_function(fn, label or program.label, show(expr), body,
+                                       em.take_lines())[2:]) + "\n"
 
 
 def emit(loaded: LoadedFile, source_name: str = "programs") -> str:
@@ -190,12 +219,13 @@ def emit(loaded: LoadedFile, source_name: str = "programs") -> str:
     ]
     programs: dict[str, str] = {}
     for name, definition in pf.definitions.items():
+        code = em.code(definition.expr)
         out += ["", "", f"def {em.value_name(name)}(f):",
-                f"    return {em.code(definition.expr)}"]
+                *(f"    {line}" for line in em.take_lines()), f"    return {code}"]
         if loaded.checked.types[name] in RUNNABLE:
             programs[name] = em.function_name(name)
             out += _public_function(em.function_name(name), name, show(definition.expr),
-                                    em.pattern(n.Ref(name)))
+                                    em.pattern(n.Ref(name)), em.take_lines())
     heads: dict[tuple[int, int], str] = {}
     for a in pf.assignments:
         if isinstance(a.expr, n.Ref):
@@ -206,8 +236,9 @@ def emit(loaded: LoadedFile, source_name: str = "programs") -> str:
             name += "_"
         programs[name] = em.function_name(name)
         heads[(a.layer, a.head)] = name
-        out += _public_function(programs[name], f"head {a.layer}.{a.head}", show(a.expr),
-                                em.pattern(a.expr))
+        body = em.pattern(a.expr)
+        out += _public_function(programs[name], f"head {a.layer}.{a.head}", show(a.expr), body,
+                                em.take_lines())
     out += ["", "", "PROGRAMS = {"]
     out += [f"    {name!r}: {fn}," for name, fn in programs.items()]
     out += ["}", "", "HEADS = {"]
@@ -216,13 +247,15 @@ def emit(loaded: LoadedFile, source_name: str = "programs") -> str:
     return "\n".join(out)
 
 
-def _public_function(fn: str, label: str, text: str, body: str) -> list[str]:
+def _public_function(fn: str, label: str, text: str, body: str,
+                     lines: list[str] | None = None) -> list[str]:
     doc = f"{label} = {text}".replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
     return [
         "", "",
         f"def {fn}(texts, ids=None, special=None):",
         f'    """{doc}"""',
         "    f = features(texts, ids, special)",
+        *(f"    {line}" for line in lines or []),
         f"    return matrix({body})",
     ]
 
