@@ -1087,7 +1087,7 @@ def _extract_for_synth(model: str, text: str, out: Path, sequences: int, max_tok
 
     texts = load_corpus(text, n=sequences)
     if len(texts) < sequences:
-        _fail(f"{text} holds {len(texts)} paragraphs; the run needs {sequences}")
+        _fail(f"error: {text} holds {len(texts)} paragraphs; the run needs {sequences}")
     lm, tok = loaded or (load_model(model, device=device), load_tokenizer(model))
     run_extract(lm, tok, texts, out, max_tokens=max_tokens, progress=sys.stderr.isatty(),
                 extra={"text": str(text)})

@@ -138,6 +138,10 @@ def test_back_ends_agree_at_the_bounds(text, seq):
     from headcode.synth.scoring.kernel import program_matrix
 
     texts, ids, special = seq
+    beyond = text.replace(str(BIG_INT), str(BIG_INT + 1)).replace(repr(BIG_REAL), "1000001.0")
+    if beyond != text:
+        with pytest.raises(TypeCheckError, match="out of range"):
+            program_from_text(beyond)
     program = program_from_text(text)
     expected = run(program, texts, ids, special)
     assert np.isfinite(expected).all()
@@ -390,10 +394,10 @@ def test_a_missing_local_model_is_no_such_directory():
 # 14. a failed synth leaves no folder
 
 
-def test_a_failed_synth_leaves_no_empty_folder(monkeypatch, capsys, tmp_path):
+def test_a_failed_synth_leaves_no_empty_folder(monkeypatch, capsys, tmp_path, text_file):
     out = tmp_path / "new" / "run"
-    code, _, err = run_cli(monkeypatch, capsys, "synth", "--out", out, "--dump",
-                           tmp_path / "missing")
+    code, _, err = run_cli(monkeypatch, capsys, "synth", "--out", out, "--model", DEMO,
+                           "--text", text_file)  # 2 paragraphs: too few
     _one_line_error(code, err)
     assert not (tmp_path / "new").exists()
 
