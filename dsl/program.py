@@ -36,7 +36,9 @@ class Program:
 
     @property
     def closed(self) -> n.Node:
-        """The expression with every reference inlined."""
+        """The expression with every reference inlined (refused first if nested too deeply;
+        a checked file's definitions are bounded once inlined)."""
+        n.depth(self.expr)
         return inline(self.expr, self.definitions)
 
 

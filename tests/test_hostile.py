@@ -64,8 +64,11 @@ def _deep_tree(levels: int) -> n.Node:
     return expr
 
 
-@pytest.mark.parametrize("stage", ["checker", "printer", "interpreter", "torch", "scoring"])
+@pytest.mark.parametrize("stage", ["checker", "printer", "interpreter", "torch", "scoring",
+                                   "emitter"])
 def test_every_stage_refuses_a_deep_tree_before_recursing(stage):
+    from headcode.dsl.emitter import emit_function
+    from headcode.dsl.program import Program
     from headcode.synth.scoring import compile_programs
     from headcode.synth.scoring.columns import Interner
 
@@ -75,6 +78,7 @@ def test_every_stage_refuses_a_deep_tree_before_recursing(stage):
         "interpreter": lambda: run(expr, TEXTS, IDS, SPECIAL),
         "torch": lambda: TorchProgram(expr),
         "scoring": lambda: compile_programs([expr], Interner()),
+        "emitter": lambda: emit_function(Program(expr)),
     }
     with pytest.raises(ProgramError, match="nested too deeply"):
         calls[stage]()
