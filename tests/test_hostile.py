@@ -225,13 +225,15 @@ def test_extract_overwrite_never_replaces_what_is_not_a_dump(monkeypatch, capsys
     assert (tmp_path / "plain.txt").read_text() == "precious"
 
 
-def test_overwrite_replaces_a_dump(tmp_path):
+def test_overwrite_replaces_a_dump_and_nothing_else(tmp_path):
     _tiny_dump(tmp_path / "d", 1)
-    _tiny_dump_over = DumpWriter(tmp_path / "d", model="tiny", n_layers=1, n_heads=2,
-                                 overwrite=True)
-    _tiny_dump_over.abort()
+    rows = [(open_dump(tmp_path / "d").tokens(0), np.tril(np.ones((1, 2, 3, 3))) / 3)] * 2
+    write_dump(tmp_path / "d", rows, model="tiny", overwrite=True)
+    assert len(open_dump(tmp_path / "d")) == 2
+    (tmp_path / "notes.txt").write_text("precious")
     with pytest.raises(DumpError, match="not an attention dump"):
         DumpWriter(tmp_path, model="tiny", n_layers=1, n_heads=2, overwrite=True)
+    assert (tmp_path / "notes.txt").read_text() == "precious"
 
 
 # 2. nothing overwrites what it did not write
