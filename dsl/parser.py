@@ -254,24 +254,37 @@ _WRAPPERS = frozenset({"single", "file", "definition", "assignment", "weighted",
                        "positive_term", "negative_term"})
 
 
-def _check_depth(tree: Tree) -> None:
-    """Refuse a parse tree nested beyond `nodes.MAX_DEPTH` before anything recurses over it
-    (counted as the nodes it makes, without recursion)."""
+def _too_deep(tree: Tree) -> ParseError | None:
+    """The error of a parse tree nested beyond `nodes.MAX_DEPTH` (counted as the nodes it
+    makes, without recursion), found before anything recurses over it; else None."""
     stack = [(tree, 0)]
     while stack:
         here, level = stack.pop()
         level += here.data not in _WRAPPERS
         if level > n.MAX_DEPTH:
-            raise n.too_deep(_position(here.meta), ParseError)
+            return n.too_deep(_position(here.meta), ParseError)
         stack.extend((c, level) for c in here.children if isinstance(c, Tree))
+    return None
+
+
+def _tree(text: str, parser: Lark) -> Tree:
+    try:
+        return parser.parse(text)
+    except UnexpectedInput as e:
+        raise _describe(e, text) from None
 
 
 def _parse(text: str, parser: Lark):
-    try:
-        tree = parser.parse(text)
-    except UnexpectedInput as e:
-        raise _describe(e, text) from None
-    _check_depth(tree)
+    return _build(_tree(text, parser))
+
+
+def _build(tree: Tree):
+    """A parse tree as nodes; every item nested too deeply is reported (a file's syntax is
+    sound here, so no item needs parsing again)."""
+    items = tree.children if tree.data == "file" else [tree]
+    errors = [e for e in map(_too_deep, items) if e is not None]
+    if errors:
+        raise errors[0] if len(errors) == 1 else ProgramErrors(errors)
     try:
         return _ToTree().transform(tree)
     except VisitError as e:  # a ParseError raised inside the transformer arrives wrapped
@@ -291,11 +304,11 @@ def parse_file(text: str) -> n.ProgramFile:
     comments: list[Token] = []
     _comments.found = comments
     try:
-        items = _parse(text, _FILE_PARSER())
+        tree = _tree(text, _FILE_PARSER())
     except ParseError as first:
         errors = _errors_by_item(text) or [first]
         raise (errors[0] if len(errors) == 1 else ProgramErrors(errors)) from None
-    return _attach_comments(items, comments, text)
+    return _attach_comments(_build(tree), comments, text)
 
 
 _ITEM_START = re.compile(r"^(head\s|[A-Za-z_][A-Za-z0-9_]*\s*=)")
@@ -316,6 +329,8 @@ def _errors_by_item(text: str) -> list[ParseError]:
             _parse(chunk, parser)
         except ParseError as e:
             errors.append(e)
+        except ProgramErrors as e:  # several items too deep in one chunk
+            errors.extend(e.errors)
     return errors
 
 
