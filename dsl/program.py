@@ -114,11 +114,16 @@ def write_atomic(path: str | Path, text: str) -> None:
     path = Path(path)
     if path.is_dir():
         raise HeadcodeError(f"{path}: is a directory")
-    if not path.parent.exists():
-        raise HeadcodeError(f"{path.parent}: no such directory")
+    if not path.parent.is_dir():
+        what = "not a directory" if path.parent.exists() else "no such directory"
+        raise HeadcodeError(f"{path.parent}: {what}")
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as e:  # named by the file asked for, not the temporary one
+        tmp.unlink(missing_ok=True)
+        raise HeadcodeError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def load_file(path: str | Path) -> LoadedFile:
