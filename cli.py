@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -27,9 +28,18 @@ class _App(typer.Typer):
             @functools.wraps(fn)
             def run(*a, **k):
                 try:
-                    return fn(*a, **k)
-                except HeadcodeError as e:
-                    _fail(f"error: {e}")
+                    try:
+                        return fn(*a, **k)
+                    except HeadcodeError as e:
+                        _fail(f"error: {e}")
+                    except OSError as e:  # unwritable, full, vanished: the place, not a bug
+                        where = f"{e.filename}: " if e.filename else ""
+                        _fail(f"error: {where}{e.strerror or e}")
+                except BaseException:
+                    _drop_new_dirs()
+                    raise
+                finally:
+                    _NEW_DIRS.clear()
 
             register(run)
             return fn
@@ -51,6 +61,23 @@ app = _App(
     add_completion=False,
     rich_markup_mode=None,
 )
+
+
+def _version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        typer.echo(f"headcode {version('headcode')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    pass
 
 
 def _fail(lines: list[str] | str, code: int = 2) -> None:
@@ -158,17 +185,27 @@ def _print_matrix(texts: list[str], matrix) -> None:
 def emit(
     file: Annotated[Path, typer.Argument(help="A program file.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Where to write the Python module.")],
+    force: Annotated[bool, typer.Option(
+        help="Overwrite OUT even if it is not a module headcode emitted.")] = False,
 ) -> None:
     """Write a file's programs as a standalone, readable NumPy-only Python module.
 
     The module defines PROGRAMS (name -> function) and HEADS ((layer, head) -> name); each
     function is f(texts, ids=None, special=None) -> numpy.ndarray.
 
+    OUT is replaced if it is a module emitted earlier; any other existing file is refused
+    unless --force, and FILE itself always is.
+
     Example:  headcode emit heads.hc -o heads.py
     """
     from headcode.dsl.emitter import emit as emit_module
+    from headcode.dsl.emitter import is_emitted
     from headcode.dsl.program import error_lines, load_file
 
+    if out.exists() and file.exists() and out.samefile(file):
+        _fail(f"error: {out} is the program file itself: choose another -o")
+    if out.is_file() and not (force or is_emitted(out)):
+        _fail(f"error: {out} exists and is not a module headcode emitted (--force to replace it)")
     try:
         loaded = load_file(file)
     except (ProgramError, ProgramErrors) as e:
@@ -185,7 +222,8 @@ def fmt(
     check_only: Annotated[bool, typer.Option(
         "--check", help="Change nothing; exit 1 if a file is not in canonical form.")] = False,
 ) -> None:
-    """Rewrite program files in canonical form (comments kept).
+    """Rewrite program files in canonical form (comments kept), in place: each FILE that
+    is not canonical is overwritten (a file that does not parse is left alone).
 
     Example:  headcode fmt heads.hc        headcode fmt --check heads.hc
     """
@@ -332,13 +370,13 @@ def extract(
 
     from headcode.dsl.tokens import load_tokenizer
     from headcode.models.corpus import load_corpus
+    from headcode.models.dump import check_target
     from headcode.models.extract import extract as run_extract
     from headcode.models.loading import load_model
 
     if dump_dtype not in ("float16", "float32"):
         _fail(f"--dump-dtype must be float16 or float32 (got {dump_dtype!r})")
-    if out.exists() and not overwrite:
-        _fail(f"{out} already exists (choose another --out, or --overwrite)")
+    check_target(out, overwrite)  # before the model loads; only a dump is ever replaced
     texts = load_corpus(text, n=sequences, shuffle=shuffle, seed=seed, text_field=jsonl_field)
     lm = load_model(model, dtype=dtype, device=device)
     tok = load_tokenizer(tokenizer or model)
@@ -530,6 +568,11 @@ def score(
     without assignments and for -e programs, every program on every head given (default all).
     A head's IoU is the mean over the dump's sequences (docs/measures.md).
 
+    Prints a table with one row per program and head: the program (its name, or its text),
+    the head (LAYER.HEAD) and its soft IoU; the title gives the number of sequences and the
+    caption the dump. --json prints the same rows as a list of objects {"program", "layer",
+    "head", "iou", "sequences"}.
+
     Examples:
 
     \b
@@ -698,6 +741,7 @@ def synth(
                            log_path=out / "llm-log.jsonl")
         settings.llm = LLMProposer(LLMClient(config))
     start = time.perf_counter()
+    _make_dir(out, _is_run)
     results = _run_synth(out, model, text, dump, heads, proposer, settings, max_tokens, device,
                          jobs)
     typer.echo(f"{_iou_summary(results)}, {time.perf_counter() - start:.0f} s; wrote "
@@ -815,7 +859,7 @@ def demo(
     from headcode.synth.scoring import parse_heads
 
     start = time.perf_counter()
-    _make_dir(out)
+    _make_dir(out, _is_run)
     name = model or str(demo_model_dir())
     wanted = synth_sequences + heldout_sequences + ppl_sequences
     lm = load_model(name, device=device)
@@ -897,14 +941,45 @@ def _iou_summary(results: list) -> str:
             f"(mean size {mean_size('surrogate'):.1f})")
 
 
-def _make_dir(path: Path) -> None:
-    """Create a directory (and its parents), or fail with one line."""
+_NEW_DIRS: list[Path] = []  # directories this command created, deepest first
+
+
+def _drop_new_dirs() -> None:
+    """After a failed command: remove the directories it created that are still empty."""
+    for path in _NEW_DIRS:
+        try:
+            path.rmdir()
+        except OSError:
+            break
+
+
+def _is_run(path: Path) -> bool:
+    """Whether `path` holds a run, or nothing but attention dumps (to start a run from)."""
+    from headcode.models.dump import is_dump
+
+    return (path / "run.json").is_file() or all(map(is_dump, path.iterdir()))
+
+
+def _make_dir(path: Path, ours: Callable[[Path], bool] | None = None) -> None:
+    """Create a directory (and its parents), or fail with one line. With `ours`, an existing
+    directory that holds files is refused unless `ours(path)` recognises it as headcode's."""
+    if ours is not None and path.is_dir() and any(path.iterdir()) and not ours(path):
+        _fail(f"error: {path} holds files and is not headcode's output: choose a new or empty "
+              "directory")
+    _NEW_DIRS.extend(p for p in [path, *path.parents] if not p.exists())
     try:
         path.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         _fail(f"error: {path} exists and is not a directory")
     except OSError as e:
         _fail(f"error: cannot create {path}: {e.strerror or e}")
+
+
+def _relative_to(path: Path, run_dir: Path) -> str:
+    """`path` as run.json records it: relative to the run directory when inside it (a copied
+    run finds its own dump), else absolute."""
+    path, run_dir = Path(path).absolute(), Path(run_dir).absolute()
+    return str(path.relative_to(run_dir)) if path.is_relative_to(run_dir) else str(path)
 
 
 def _say(message: str) -> None:
@@ -934,7 +1009,7 @@ def _run_synth(out: Path, model: Optional[str], text: Optional[str], dump: Optio
     chosen = parse_heads(heads, attention.n_layers, attention.n_heads)
     run = RunDir(out, choice=settings.choice, settings={
         "model": model or attention.meta.get("model"), "text": text,
-        "dump": str(dump), "heads": heads, "proposer": proposer,
+        "dump": _relative_to(dump, out), "heads": heads, "proposer": proposer,
         "synth_sequences": settings.n_synth, "heldout_sequences": settings.n_heldout,
         "max_tokens": max_tokens,
     })
@@ -1082,6 +1157,8 @@ def report(
     """
     from contextlib import ExitStack
 
+    if out is not None:
+        _make_dir(out, lambda p: _is_run(p) or _is_report(p))
     if curve:
         _curve_for_run(run_dir, text, ppl_sequences, seed, device)
     elif text is not None:
@@ -1101,6 +1178,14 @@ def report(
 
         page = build_report(run_dir, out, example=example, progress=advance)
     typer.echo(str(page))
+
+
+def _is_report(path: Path) -> bool:
+    """Whether `path` holds a report headcode wrote (report.html with its title)."""
+    try:
+        return "<title>headcode report:" in (path / "report.html").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _curve_for_run(run_dir: Path, text: Optional[str], n: int, seed: int, device: str) -> None:
@@ -1139,7 +1224,7 @@ def _extract_for_synth(model: str, text: str, out: Path, sequences: int, max_tok
 
     texts = load_corpus(text, n=sequences)
     if len(texts) < sequences:
-        _fail(f"{text} holds {len(texts)} paragraphs; the run needs {sequences}")
+        _fail(f"error: {text} holds {len(texts)} paragraphs; the run needs {sequences}")
     lm, tok = loaded or (load_model(model, device=device), load_tokenizer(model))
     run_extract(lm, tok, texts, out, max_tokens=max_tokens, progress=sys.stderr.isatty(),
                 extra={"text": str(text)})

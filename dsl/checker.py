@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from . import nodes as n
-from .errors import ProgramErrors, TypeCheckError
+from .errors import ProgramError, ProgramErrors, TypeCheckError
 
 
 class Type(Enum):
@@ -46,6 +46,8 @@ FEATURE_TYPES: dict[str, Type] = {
 }
 UNITS = ("word", "sentence", "line")
 RUNNABLE = (Type.SEL, Type.PAT)
+# The range of numbers, where every back end (float32 torch included) computes the same.
+LIMITS = {Type.INT: 10**9, Type.REAL: 1e6}
 _ORDERED = ("<", "<=", ">", ">=")
 
 
@@ -83,7 +85,11 @@ class Checker:
         """Infer `node` and require one of `allowed` (a selector counts as a pattern)."""
         if isinstance(node, n.Hole):
             raise TypeCheckError(f"{role}: a hole `?` stands only for a number", node.pos)
-        got = self.infer(node)
+        return self.admit(node, self.infer(node), *allowed, role=role)
+
+    def admit(self, node: n.Node, got: Type, *allowed: Type, role: str) -> Type:
+        """Require `node`, already inferred as `got`, to be one of `allowed` (each node is
+        inferred once, so checking stays linear in the program's size)."""
         if got in allowed or (got is Type.SEL and Type.PAT in allowed):
             return Type.PAT if got is Type.SEL and Type.SEL not in allowed else got
         raise TypeCheckError(
@@ -107,7 +113,9 @@ class Checker:
     # ------------------------------------------------------------ literals and predicates
 
     def _num(self, node: n.Num) -> Type:
-        return Type.INT if isinstance(node.value, int) else Type.REAL
+        kind = Type.INT if isinstance(node.value, int) else Type.REAL
+        check_number(node.value, kind, "number", pos=node.pos)
+        return kind
 
     def _hole(self, node: n.Hole) -> Type:
         raise TypeCheckError("a hole `?` stands only for a number", node.pos)
@@ -219,7 +227,7 @@ class Checker:
             word = {"|": "or", "&": "and", "-": "and not"}[node.op]
             raise TypeCheckError(f"{role} combines selectors; this is a predicate", node.left.pos,
                                  hint=f"combine predicates with `{word}`, or wrap it as keys(...)")
-        self.expect(node.left, Type.SEL, role=role)
+        self.admit(node.left, left, Type.SEL, role=role)
         self.expect(node.right, Type.SEL, role=role)
         return Type.SEL
 
@@ -288,6 +296,11 @@ def check_number(value, kind: Type, role: str, low=None, high=None, low_open=Fal
         raise TypeCheckError(f"{role}: {value!r} is not a finite number", pos)
     if kind is Type.INT and not isinstance(value, int):
         raise TypeCheckError(f"{role}: an integer is due, not {value!r}", pos)
+    limit = LIMITS[Type.INT if kind is Type.INT else Type.REAL]
+    if abs(value) > limit:
+        bound = f"{limit:.0e}".replace("e+0", "e")
+        raise TypeCheckError(f"{role}: {value!r} is out of range (|x| <= {bound})", pos,
+                             hint="numbers are bounded so that every back end agrees")
     if low is not None and (value <= low if low_open else value < low):
         bound = f"> {low}" if low_open else f">= {low}"
         raise TypeCheckError(f"{role}: {value!r} is out of range (must be {bound})", pos)
@@ -319,6 +332,7 @@ def _hint(got: Type, allowed) -> str | None:
 def check_expr(expr: n.Node, env: dict[str, Type] | None = None,
                runnable: bool = True) -> Type:
     """The type of one expression; with `runnable`, it must be a selector or pattern."""
+    n.depth(expr)
     checker = Checker(env)
     if runnable:
         return checker.expect(expr, Type.PAT, Type.SEL, role="program")
@@ -327,6 +341,7 @@ def check_expr(expr: n.Node, env: dict[str, Type] | None = None,
 
 def hole_specs(expr: n.Node, env: dict[str, Type] | None = None) -> list[HoleSpec]:
     """The holes of a checked expression, in pre-order, with what each stands for."""
+    n.depth(expr)
     checker = Checker(env)
     checker.infer(expr)
     return checker.holes
@@ -358,6 +373,7 @@ def check_file(pf: n.ProgramFile) -> CheckedFile:
     types: dict[str, Type] = {}
     state: dict[str, str] = {}
     predicates: dict[str, n.Node] = {}
+    depths: dict[str, int] = {}
 
     def visit(name: str, trail: tuple[str, ...]) -> None:
         if state.get(name) == "done" or name not in definitions:
@@ -372,6 +388,7 @@ def check_file(pf: n.ProgramFile) -> CheckedFile:
         for ref in item.expr.walk():
             if isinstance(ref, n.Ref):
                 visit(ref.name, (*trail, name))
+        depths[name] = n.depth(item.expr, depths)  # as deep as it will be once inlined
         t = Checker(types, predicates).infer(item.expr)
         if t not in (Type.PRED, Type.SEL, Type.PAT):
             raise TypeCheckError(f"{name!r} is {_article(t)}; a program must be a predicate, "
@@ -392,10 +409,11 @@ def check_file(pf: n.ProgramFile) -> CheckedFile:
                     raise TypeCheckError(f"head {item.layer}.{item.head} is assigned twice",
                                          item.pos, hint=f"first at {seen_heads[key].pos}")
                 seen_heads[key] = item
+                n.depth(item.expr, depths)
                 Checker(types, predicates).expect(item.expr, Type.PAT, Type.SEL,
                                                   role=f"head {item.layer}.{item.head}")
-        except (TypeCheckError, _DependencyFailed) as e:
-            if isinstance(e, TypeCheckError):
+        except (ProgramError, _DependencyFailed) as e:
+            if isinstance(e, ProgramError):
                 errors.append(e)
             for name, status in state.items():  # whatever was being checked failed with it
                 if status == "active":

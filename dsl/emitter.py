@@ -13,12 +13,24 @@ import builtins
 import keyword
 import textwrap
 from importlib.resources import files
+from pathlib import Path
 
 from . import nodes as n
 from .checker import RUNNABLE, Checker, Type
 from .gloss import gloss
 from .printer import show
 from .program import LoadedFile, Program
+
+HEADER = '"""Head programs emitted by headcode from'  # how every emitted module begins
+
+
+def is_emitted(path: str | Path) -> bool:
+    """Whether the file at `path` is a module `emit` wrote (and so may be replaced)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read(len(HEADER)) == HEADER
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def runtime_source() -> str:
@@ -39,6 +51,9 @@ def _runtime_names(source: str) -> set[str]:
     return names
 
 
+_NESTING = 40  # bracket levels an emitted expression may reach before a part is hoisted
+
+
 class _Emitter:
     """Generates the body of each program function from its syntax tree."""
 
@@ -47,6 +62,7 @@ class _Emitter:
         self.taken = set(taken)
         self.public: dict[str, str] = {}
         self.values: dict[str, str] = {}
+        self.lines: list[str] = []
 
     def name(self, wanted: str) -> str:
         """A fresh Python name, clear of keywords, builtins, the runtime and earlier names."""
@@ -69,9 +85,33 @@ class _Emitter:
     def pattern(self, node: n.Node) -> str:
         """Code for `node` in a pattern position (a selector becomes uniform over its keys)."""
         code = self.code(node)
-        return code if Checker(self.types).infer(node) is Type.PAT else f"uniform(f, {code})"
+        if Checker(self.types).infer(node) is Type.PAT:
+            return code
+        return self._hoisted(f"uniform(f, {code})")
 
-    def code(self, node: n.Node) -> str:  # noqa: C901 - one case per construct reads best
+    def take_lines(self) -> list[str]:
+        """The assignments of parts hoisted out of the expressions emitted since last asked."""
+        lines, self.lines = self.lines, []
+        return lines
+
+    def _hoisted(self, code: str) -> str:
+        """`code`, or a local name assigned it when its brackets nest too deeply for Python's
+        parser (at most 200 levels): deep programs become a few assignments."""
+        level = deepest = 0
+        for char in code:
+            level += (char in "([{") - (char in ")]}")
+            deepest = max(deepest, level)
+        if deepest <= _NESTING:
+            return code
+        name = self.name("_part")
+        self.lines.append(f"{name} = {code}")
+        return name
+
+    def code(self, node: n.Node) -> str:
+        """Python code for `node` (a predicate or selector: a boolean matrix)."""
+        return self._hoisted(self._code(node))
+
+    def _code(self, node: n.Node) -> str:  # noqa: C901 - one case per construct reads best
         c = self.code
         match node:
             case n.Num(value=value) | n.Str(value=value):
@@ -149,8 +189,10 @@ def emit_function(program: Program, name: str = "program", label: str | None = N
     em = _Emitter({}, _reserved(runtime_source()))
     fn = em.function_name(name)
     expr = program.closed
-    return "\n".join(_public_function(fn, label or program.label, show(expr), gloss(expr),
-                                       em.pattern(expr))[2:]) + "\n"
+    n.depth(expr)
+    body = em.pattern(expr)
+    return "\n".join(_public_function(fn, label or program.label, show(expr), gloss(expr), body,
+                                       em.take_lines())[2:]) + "\n"
 
 
 def emit(loaded: LoadedFile, source_name: str = "programs") -> str:
@@ -162,7 +204,7 @@ def emit(loaded: LoadedFile, source_name: str = "programs") -> str:
         if loaded.checked.types[name] in RUNNABLE:
             em.function_name(name)
     out = [
-        f'"""Head programs emitted by headcode from {source_name}.',
+        f"{HEADER} {source_name}.",
         "",
         "Standalone: needs only NumPy. Each program maps a token sequence to an attention matrix:",
         "    f(texts, ids=None, special=None) -> numpy.ndarray  (n x n, causal, rows sum to 1)",
@@ -180,12 +222,14 @@ def emit(loaded: LoadedFile, source_name: str = "programs") -> str:
     programs: dict[str, str] = {}
     defs = loaded.definitions
     for name, definition in pf.definitions.items():
+        code = em.code(definition.expr)
         out += ["", "", f"def {em.value_name(name)}(f):",
-                f"    return {em.code(definition.expr)}"]
+                *(f"    {line}" for line in em.take_lines()), f"    return {code}"]
         if loaded.checked.types[name] in RUNNABLE:
             programs[name] = em.function_name(name)
             out += _public_function(em.function_name(name), name, show(definition.expr),
-                                    gloss(definition.expr, defs), em.pattern(n.Ref(name)))
+                                    gloss(definition.expr, defs), em.pattern(n.Ref(name)),
+                                    em.take_lines())
     heads: dict[tuple[int, int], str] = {}
     for a in pf.assignments:
         if isinstance(a.expr, n.Ref):
@@ -196,8 +240,9 @@ def emit(loaded: LoadedFile, source_name: str = "programs") -> str:
             name += "_"
         programs[name] = em.function_name(name)
         heads[(a.layer, a.head)] = name
+        body = em.pattern(a.expr)
         out += _public_function(programs[name], f"head {a.layer}.{a.head}", show(a.expr),
-                                gloss(a.expr, defs), em.pattern(a.expr))
+                                gloss(a.expr, defs), body, em.take_lines())
     out += ["", "", "PROGRAMS = {"]
     out += [f"    {name!r}: {fn}," for name, fn in programs.items()]
     out += ["}", "", "HEADS = {"]
@@ -210,7 +255,8 @@ def _docstring_text(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
 
 
-def _public_function(fn: str, label: str, text: str, english: str, body: str) -> list[str]:
+def _public_function(fn: str, label: str, text: str, english: str, body: str,
+                     lines: list[str] | None = None) -> list[str]:
     """The public function's lines; its docstring is the program, then its gloss."""
     doc = _docstring_text(f"{label} = {text}")
     wrapped = textwrap.wrap(_docstring_text(english), 92, break_long_words=False,
@@ -223,6 +269,7 @@ def _public_function(fn: str, label: str, text: str, english: str, body: str) ->
         *(f"    {line}" for line in wrapped),
         '    """',
         "    f = features(texts, ids, special)",
+        *(f"    {line}" for line in lines or []),
         f"    return matrix({body})",
     ]
 

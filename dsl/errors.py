@@ -27,6 +27,7 @@ class ProgramError(HeadcodeError):
     """A program failed to parse or to type-check; carries its position in the source."""
 
     kind = "error"
+    source: str | None = None  # the file the program came from, once known
 
     def __init__(self, message: str, pos: Position | None = None, hint: str | None = None):
         self.message = message
@@ -35,9 +36,11 @@ class ProgramError(HeadcodeError):
         super().__init__(self.describe())
 
     def describe(self, filename: str | None = None) -> str:
-        """`FILE:LINE:COL: message (hint)`, leaving out the parts that are unknown."""
+        """`FILE:LINE:COL: message (hint)`, leaving out the parts that are unknown; the
+        program's own `source` file, when known, is named instead of `filename`."""
         where = ":".join(
-            part for part in (filename, str(self.pos) if self.pos else None) if part
+            part for part in (self.source or filename, str(self.pos) if self.pos else None)
+            if part
         )
         text = self.message + (f" ({self.hint})" if self.hint else "")
         return f"{where}: {text}" if where else text

@@ -103,6 +103,7 @@ def run(program: Program | n.Node, texts: list[str], ids: list[int] | None = Non
     if not texts:
         raise EvaluationError("the token sequence is empty")
     expr = program.closed if isinstance(program, Program) else program
+    n.depth(expr)
     try:
         f = ops.features(texts, ids, special)
         return ops.matrix(pattern(expr, f))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from typing import Union
 
-from .errors import Position
+from .errors import Position, ProgramError
 
 _pos = field(default=None, compare=False, repr=False)
 
@@ -60,6 +60,33 @@ class Node:
                     for item in value
                 )
         return replace(self, **changes) if changes else self
+
+
+MAX_DEPTH = 100
+"""How deeply a program may nest (nodes on its longest root-to-leaf path): one limit, checked
+before any stage recurses over a program (parser, checker, printer, back ends)."""
+
+
+def too_deep(pos: Position | None, kind: type[ProgramError] = ProgramError) -> ProgramError:
+    """The error of a program nested more deeply than `MAX_DEPTH`, at `pos`."""
+    return kind(f"program nested too deeply (at most {MAX_DEPTH} levels)", pos,
+                        hint="name parts of it as definitions, or flatten long chains")
+
+
+def depth(node: Node, refs: dict[str, int] | None = None) -> int:
+    """The nesting depth of `node`, found without recursion; a reference to a program named in
+    `refs` counts as that program's depth (its depth once inlined). Raises `too_deep` at the
+    first node beyond `MAX_DEPTH`."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        here, level = stack.pop()
+        if refs and isinstance(here, Ref) and here.name in refs:
+            level += refs[here.name] - 1
+        if level > MAX_DEPTH:
+            raise too_deep(here.pos or node.pos)
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in here.children())
+    return deepest
 
 
 # ---------------------------------------------------------------- literals

@@ -15,8 +15,8 @@ from dataclasses import replace
 from functools import lru_cache
 from importlib.resources import files
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
 
 from . import nodes as n
 from .errors import ParseError, Position, ProgramErrors
@@ -72,8 +72,11 @@ class _ToTree(Transformer):
     # literals
     def number(self, meta, c):
         text = str(c[0])
-        value = float(text) if any(ch in text for ch in ".eE") else int(text)
-        return n.Num(value, _position(c[0]))
+        if any(ch in text for ch in ".eE"):
+            return n.Num(float(text), _position(c[0]))
+        if len(text) > 30:  # far out of range; int() of thousands of digits raises
+            raise ParseError(f"number {text[:12]}... is too long", _position(c[0]))
+        return n.Num(int(text), _position(c[0]))
 
     def hole(self, meta, c):
         return n.Hole(_position(meta))
@@ -246,18 +249,47 @@ def _describe(error: UnexpectedInput, text: str) -> ParseError:
     return ParseError(f"unexpected {str(token)!r}", pos, hint=hint)
 
 
-def _parse(text: str, parser: Lark):
+# Parse-tree rules that make no node of their own (they do not count as nesting).
+_WRAPPERS = frozenset({"single", "file", "definition", "assignment", "weighted",
+                       "positive_term", "negative_term"})
+
+
+def _too_deep(tree: Tree) -> ParseError | None:
+    """The error of a parse tree nested beyond `nodes.MAX_DEPTH` (counted as the nodes it
+    makes, without recursion), found before anything recurses over it; else None."""
+    stack = [(tree, 0)]
+    while stack:
+        here, level = stack.pop()
+        level += here.data not in _WRAPPERS
+        if level > n.MAX_DEPTH:
+            return n.too_deep(_position(here.meta), ParseError)
+        stack.extend((c, level) for c in here.children if isinstance(c, Tree))
+    return None
+
+
+def _tree(text: str, parser: Lark) -> Tree:
     try:
-        return _ToTree().transform(parser.parse(text))
+        return parser.parse(text)
     except UnexpectedInput as e:
         raise _describe(e, text) from None
-    except LarkError as e:  # a ParseError raised inside the transformer arrives wrapped
-        inner = getattr(e, "orig_exc", None)
-        if isinstance(inner, ParseError):
-            raise inner from None
-        raise ParseError(str(e).splitlines()[0]) from None
-    except RecursionError:
-        raise ParseError("program nested too deeply") from None
+
+
+def _parse(text: str, parser: Lark):
+    return _build(_tree(text, parser))
+
+
+def _build(tree: Tree):
+    """A parse tree as nodes; every item nested too deeply is reported (a file's syntax is
+    sound here, so no item needs parsing again)."""
+    items = tree.children if tree.data == "file" else [tree]
+    errors = [e for e in map(_too_deep, items) if e is not None]
+    if errors:
+        raise errors[0] if len(errors) == 1 else ProgramErrors(errors)
+    try:
+        return _ToTree().transform(tree)
+    except VisitError as e:  # a ParseError raised inside the transformer arrives wrapped
+        # a ParseError is the user's; anything else is a bug, shown without Lark's wrapper
+        raise e.orig_exc from None
 
 
 def parse_expr(text: str) -> n.Node:
@@ -272,11 +304,11 @@ def parse_file(text: str) -> n.ProgramFile:
     comments: list[Token] = []
     _comments.found = comments
     try:
-        items = _parse(text, _FILE_PARSER())
+        tree = _tree(text, _FILE_PARSER())
     except ParseError as first:
         errors = _errors_by_item(text) or [first]
         raise (errors[0] if len(errors) == 1 else ProgramErrors(errors)) from None
-    return _attach_comments(items, comments, text)
+    return _attach_comments(_build(tree), comments, text)
 
 
 _ITEM_START = re.compile(r"^(head\s|[A-Za-z_][A-Za-z0-9_]*\s*=)")
@@ -297,6 +329,8 @@ def _errors_by_item(text: str) -> list[ParseError]:
             _parse(chunk, parser)
         except ParseError as e:
             errors.append(e)
+        except ProgramErrors as e:  # several items too deep in one chunk
+            errors.extend(e.errors)
     return errors
 
 
@@ -313,13 +347,16 @@ def _attach_comments(items: list, comments: list[Token], text: str) -> n.Program
         # a comment alone on its line after the item belongs above the next item
         own_line = [c for c in mine if not lines[c.line - 1][: c.column - 1].strip()]
         inline = [c for c in mine if c not in own_line]
+        # the item prints on one line: the last line's comment stays at its end, comments
+        # inside a multi-line item go above it, each on its own line
+        above, inline = above + inline[:-1], inline[-1:]
         pending = own_line + [c for c in pending if c.line > end]
         previous = out[-1].pos.line if out else start
         blank = any(not lines[i - 1].strip() for i in range(previous + 1, start))
         out.append(replace(
             item,
             comments=tuple(_comment_text(c) for c in above),
-            trailing=" ".join(_comment_text(c) for c in inline) or None,
+            trailing=_comment_text(inline[0]) if inline else None,
             blank_before=blank,
         ))
     return n.ProgramFile(tuple(out), tuple(_comment_text(c) for c in pending))

@@ -51,12 +51,17 @@ def string(value: str) -> str:
 
 def show(node: n.Node, at_least: int = FALLBACK) -> str:
     """`node` as source text, bracketed if it binds looser than `at_least`."""
+    n.depth(node)
+    return _bracketed(node, at_least)
+
+
+def _bracketed(node: n.Node, at_least: int = FALLBACK) -> str:
     text = _show(node)
     return f"({text})" if level(node) < at_least else text
 
 
 def _show(node: n.Node) -> str:  # noqa: C901 - one case per construct reads best
-    s = show
+    s = _bracketed
     match node:
         case n.Num(value=value):
             return number(value)
@@ -116,14 +121,14 @@ def _show(node: n.Node) -> str:  # noqa: C901 - one case per construct reads bes
 
 def _term(term: n.Term, coef: str) -> str:
     scale = "" if coef == "1" else f"{coef} * "
-    return f"{scale}dist" if term.indicator is None else f"{scale}[{show(term.indicator)}]"
+    return f"{scale}dist" if term.indicator is None else f"{scale}[{_bracketed(term.indicator)}]"
 
 
 def _terms(terms: tuple[n.Term, ...]) -> str:
     parts = []
     for index, term in enumerate(terms):
         negative = isinstance(term.coef, n.Num) and _negative(term.coef.value)
-        coef = number(-term.coef.value) if negative else show(term.coef)
+        coef = number(-term.coef.value) if negative else _bracketed(term.coef)
         sign = ("-" if negative else "") if index == 0 else (" - " if negative else " + ")
         parts.append(sign + _term(term, coef))
     return "".join(parts)

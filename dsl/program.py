@@ -36,7 +36,9 @@ class Program:
 
     @property
     def closed(self) -> n.Node:
-        """The expression with every reference inlined."""
+        """The expression with every reference inlined (refused first if nested too deeply;
+        a checked file's definitions are bounded once inlined)."""
+        n.depth(self.expr)
         return inline(self.expr, self.definitions)
 
 
@@ -112,23 +114,41 @@ def write_atomic(path: str | Path, text: str) -> None:
     path = Path(path)
     if path.is_dir():
         raise HeadcodeError(f"{path}: is a directory")
-    if not path.parent.exists():
-        raise HeadcodeError(f"{path.parent}: no such directory")
+    if not path.parent.is_dir():
+        what = "not a directory" if path.parent.exists() else "no such directory"
+        raise HeadcodeError(f"{path.parent}: {what}")
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as e:  # named by the file asked for, not the temporary one
+        tmp.unlink(missing_ok=True)
+        raise HeadcodeError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def load_file(path: str | Path) -> LoadedFile:
-    """Parse and check a file; errors carry the file name in `describe(filename)`."""
-    checked = check_file(parse_file(read_source(path)))
+    """Parse and check a file; its errors name the file (`ProgramError.source`)."""
+    try:
+        checked = check_file(parse_file(read_source(path)))
+    except (ProgramError, ProgramErrors) as e:
+        for error in e.errors if isinstance(e, ProgramErrors) else [e]:
+            error.source = str(path)
+        raise
     return LoadedFile(str(path), checked)
+
+
+def _is_file(path: str) -> bool:
+    """Whether `path` names a file; any text may be asked (too long a name is not a file)."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def load_program(spec: str, predicate_as_keys: bool = False) -> Program:
     """`FILE:NAME` names a program of a file; anything else is an expression."""
     path, sep, name = spec.rpartition(":")
-    if sep and path and Path(path).is_file() and name.isidentifier():
+    if sep and path and name.isidentifier() and _is_file(path):
         loaded = load_file(path)
         programs = loaded.programs
         if name not in programs:

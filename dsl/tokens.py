@@ -31,6 +31,11 @@ class Tokens:
         return len(self.ids)
 
 
+def looks_local(name: str) -> bool:
+    """Whether `name` can only be a local path (a hub id is `NAME` or `OWNER/NAME`)."""
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1
+
+
 def load_tokenizer(name: str):
     """A tokenizer from a local directory or a hub id (a local directory never touches the network).
 
@@ -40,7 +45,7 @@ def load_tokenizer(name: str):
 
     path = Path(name).expanduser()
     local = path.is_dir()
-    if not local and (name.startswith(("/", ".", "~")) or name.count("/") > 1):
+    if not local and looks_local(name):
         raise TokenizerError(f"tokenizer {name!r}: no such directory")
     try:
         return AutoTokenizer.from_pretrained(str(path) if local else name,
@@ -131,6 +136,11 @@ def tokenize(tokenizer, text: str, max_tokens: int | None = None) -> Tokens:
     """Tokenize `text` the tokenizer's own way (BOS added where the tokenizer adds it)."""
     if not text.strip():
         raise TokenizerError("the text is empty")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:  # e.g. undecodable bytes from the command line
+        raise TokenizerError(f"the text is not valid UTF-8 (character {e.start + 1}: "
+                             f"{text[e.start]!r})") from None
     ids = tokenizer(text, add_special_tokens=True)["input_ids"]
     if max_tokens is not None:
         ids = ids[:max_tokens]

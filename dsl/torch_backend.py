@@ -80,6 +80,7 @@ class TorchProgram:
 
     def __init__(self, program: Program | n.Node):
         self.expr = program.closed if isinstance(program, Program) else program
+        n.depth(self.expr)
         if any(isinstance(node, n.Hole) for node in self.expr.walk()):
             raise EvaluationError("the program has unfilled holes `?`: fit or fill them first")
 

@@ -220,11 +220,12 @@ def _curve_problem(curve) -> str | None:
 
 
 def find_dump(run_dir: Path, settings: dict) -> tuple[Dump | None, str | None]:
-    """The run's attention dump (RUN_DIR/dump, else run.json's "dump"), or None and why not."""
+    """The run's attention dump (RUN_DIR/dump, else run.json's "dump", relative to RUN_DIR),
+    or None and why not."""
     places = [run_dir / "dump"]
     if settings.get("dump"):
         named = Path(str(settings["dump"]))
-        places += [named] if named.is_absolute() else [named, run_dir / named]
+        places.append(run_dir / named)  # relative to the run, never to where we stand
     problems = []
     for place in dict.fromkeys(places):
         if place.exists():

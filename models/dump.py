@@ -74,6 +74,27 @@ def unpack(packed: np.ndarray, n: int, dtype=np.float32) -> np.ndarray:
 # ---------------------------------------------------------------- writing
 
 
+def is_dump(path: str | Path) -> bool:
+    """Whether `path` is a directory headed by a dump's meta.json (complete or not valid)."""
+    try:
+        meta = json.loads((Path(path) / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == FORMAT
+
+
+def check_target(path: str | Path, overwrite: bool) -> None:
+    """Refuse to write a dump at `path` unless nothing is there or, with `overwrite`, a dump
+    is: nothing but a dump is ever replaced."""
+    path = Path(path)
+    if not (path.exists() or path.is_symlink()):
+        return
+    if not overwrite:
+        raise DumpError(f"{path} already exists (choose another --out, or --overwrite a dump)")
+    if not is_dump(path):
+        raise DumpError(f"{path} exists and is not an attention dump: only a dump is replaced")
+
+
 def _as_numpy(array) -> np.ndarray:
     if hasattr(array, "detach"):  # a torch tensor
         array = array.detach().float().cpu().numpy()
@@ -100,9 +121,8 @@ class DumpWriter:
     ):
         if dtype not in DTYPES:
             raise DumpError(f"dump dtype must be float16 or float32 (got {dtype!r})")
-        self.path = Path(path)
-        if self.path.exists() and not overwrite:
-            raise DumpError(f"{self.path} already exists (choose another --out or remove it)")
+        self.path = Path(os.path.abspath(path))  # `.` and `..` have a name and a parent
+        check_target(self.path, overwrite)
         if not self.path.parent.is_dir():
             raise DumpError(
                 f"cannot write {self.path}: directory {self.path.parent} does not exist"
@@ -317,8 +337,14 @@ class Dump:
 
     @cached_property
     def _texts(self) -> list[list[str]]:
-        with open(self.path / "texts.jsonl", encoding="utf-8") as lines:
-            texts = [json.loads(line) for line in lines if line.strip()]
+        try:
+            with open(self.path / "texts.jsonl", encoding="utf-8") as lines:
+                texts = [json.loads(line) for line in lines if line.strip()]
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            texts = None
+        if texts is None or not all(isinstance(t, list) for t in texts):
+            raise DumpError(f"{self.path}: texts.jsonl is not JSON lists of token texts "
+                            "(corrupt dump)")
         if [len(t) for t in texts] != self.lengths.tolist():
             raise DumpError(f"{self.path}: texts.jsonl does not match offsets.npy (corrupt dump)")
         return texts

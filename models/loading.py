@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ..dsl.errors import ModelError
+from ..dsl.tokens import looks_local
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -89,6 +90,8 @@ def load_model(
     register()
     path = Path(name)
     local = path.is_dir()
+    if not local and not path.exists() and looks_local(str(name)):
+        raise ModelError(f"model {str(name)!r}: no such directory")
     if path.exists() and not local:
         raise ModelError(f"model {str(name)!r}: not a directory")
     if local and not (path / "config.json").is_file():

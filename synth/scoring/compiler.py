@@ -317,6 +317,7 @@ def soft_form(emitter: _Emitter, expr: n.Node, terms: list[list[int]]) -> list[i
 def closed_expression(program: Program | n.Node) -> n.Node:
     """The program's expression with references inlined, checked (filled holes included)."""
     expr = program.closed if isinstance(program, Program) else program
+    n.depth(expr)
     for node in expr.walk():
         if isinstance(node, n.Ref):
             raise EvaluationError(f"reference {node.name!r} is not inlined: use Program.closed")
