@@ -770,16 +770,14 @@ def front(
     from rich.text import Text
 
     from headcode.synth.rundir import RunDir
-    from headcode.synth.scoring import parse_heads
+    from headcode.synth.scoring.score import read_heads
 
     run = RunDir.open(run_dir)
     results = run.results()
     if not results:
         _fail(f"error: {run_dir} holds no finished head yet")
-    if heads is not None:
-        layers = 1 + max(layer for layer, _ in results)
-        per_layer = 1 + max(head for _, head in results)
-        wanted = parse_heads(heads, layers, per_layer)
+    if heads is not None and heads.strip() != "all":
+        wanted = read_heads(heads)
         missing = [f"{a}.{b}" for a, b in wanted if (a, b) not in results]
         if missing:
             _fail(f"error: {run_dir} has no result for head {', '.join(missing)}")
