@@ -111,7 +111,12 @@ class RunDir:
         out = {}
         for line in self.results_path.read_text().splitlines():
             if line.strip():
-                result = HeadResult.from_json(json.loads(line), self.choice)
+                try:
+                    result = HeadResult.from_json(json.loads(line), self.choice)
+                except (ValueError, KeyError, TypeError) as e:
+                    raise HeadcodeError(
+                        f"{self.results_path}: not a readable list of head results ({e!r}; "
+                        "written by an older headcode? start a new run)") from None
                 out[result.key] = result
         return out
 

@@ -61,3 +61,16 @@ def test_opening_a_run_writes_nothing_and_a_new_choice_is_recorded(tmp_path):
     assert RunDir.open(tmp_path).results() == {}
     RunDir(tmp_path, {"heads": "all"}, Choice(max_size=10))
     assert RunDir.open(tmp_path).choice == Choice(max_size=10)
+
+
+def test_results_without_fronts_are_a_one_line_error(tmp_path):
+    from headcode.dsl.errors import HeadcodeError
+    from headcode.synth.rundir import RunDir
+
+    run = RunDir(tmp_path, {"heads": "all"})
+    run.results_path.write_text('{"layer": 0, "head": 0, "program": "first"}\n')
+    with pytest.raises(HeadcodeError, match="older headcode.*start a new run"):
+        run.results()
+    run.results_path.write_text('{"layer": 0, "he\n')
+    with pytest.raises(HeadcodeError, match="not a readable list of head results"):
+        run.results()
