@@ -14,7 +14,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from headcode.dsl.errors import HeadcodeError, ProgramError, ProgramErrors
+from headcode.dsl.errors import ProgramError, ProgramErrors
+from headcode.errors import HeadcodeError
 from headcode.synth.front import Choice
 
 
@@ -144,8 +145,9 @@ def apply(
     """
     from headcode.dsl.interpreter import run
     from headcode.dsl.program import error_lines, load_program, read_source
-    from headcode.dsl.tokens import load_tokenizer, tokenize
+    from headcode.dsl.tokens import tokenize
     from headcode.models.corpus import split_paragraphs
+    from headcode.models.tokenizer import load_tokenizer
 
     if (text is None) == (text_file is None):
         _fail("give exactly one of --text and --text-file")
@@ -368,11 +370,11 @@ def extract(
     """
     import time
 
-    from headcode.dsl.tokens import load_tokenizer
     from headcode.models.corpus import load_corpus
     from headcode.models.dump import check_target
     from headcode.models.extract import extract as run_extract
     from headcode.models.loading import load_model
+    from headcode.models.tokenizer import load_tokenizer
 
     if dump_dtype not in ("float16", "float32"):
         _fail(f"--dump-dtype must be float16 or float32 (got {dump_dtype!r})")
@@ -443,11 +445,11 @@ def perplexity(
           --text ../shared/data/tinystories/valid-a.txt --programs heads.hc --replace 0.25
       ... --programs heads.hc --replace 0.25 --control random --json
     """
-    from headcode.dsl.tokens import load_tokenizer
     from headcode.models.corpus import load_corpus
     from headcode.models.loading import load_model, position_limit
     from headcode.models.perplexity import perplexity as run_perplexity
     from headcode.models.perplexity import sequences as protocol_sequences
+    from headcode.models.tokenizer import load_tokenizer
 
     if programs is None:
         if replace is not None or control is not None or reference is not None:
@@ -847,12 +849,12 @@ def demo(
     """
     import time
 
-    from headcode.dsl.tokens import load_tokenizer
     from headcode.eval.report import build_report
     from headcode.models.corpus import load_corpus
     from headcode.models.demo import demo_model_dir, write_corpus
     from headcode.models.loading import load_model, model_shape
     from headcode.models.sample import sample_texts
+    from headcode.models.tokenizer import load_tokenizer
     from headcode.synth.pipeline import SynthSettings
     from headcode.synth.scoring import parse_heads
 
@@ -1066,9 +1068,9 @@ def qa(
       headcode qa --model ../shared/models/stories260K --programs heads.hc --replace 0.25
       headcode qa --model gpt2 --data my-items.jsonl --programs heads.hc --control mean --json
     """
-    from headcode.dsl.tokens import load_tokenizer
     from headcode.eval.qa import STORIES_QA, compare, load_items, prompt_rows, score
     from headcode.models.loading import load_model, model_shape
+    from headcode.models.tokenizer import load_tokenizer
 
     if programs is None:
         if replace is not None or control is not None:
@@ -1188,10 +1190,10 @@ def _is_report(path: Path) -> bool:
 
 def _curve_for_run(run_dir: Path, text: Optional[str], n: int, seed: int, device: str) -> None:
     """Measure a run's substitution curve with the model and text its run.json names."""
-    from headcode.dsl.tokens import load_tokenizer
     from headcode.eval.report import read_settings
     from headcode.models.corpus import load_corpus
     from headcode.models.loading import load_model
+    from headcode.models.tokenizer import load_tokenizer
 
     settings = read_settings(run_dir)
     if not settings:
@@ -1215,10 +1217,10 @@ def _extract_for_synth(model: str, text: str, out: Path, sequences: int, max_tok
                        device: str, loaded: tuple | None = None) -> None:
     """The attention a run needs, extracted into its directory (with the model and tokenizer
     `loaded`, if given, else loaded here)."""
-    from headcode.dsl.tokens import load_tokenizer
     from headcode.models.corpus import load_corpus
     from headcode.models.extract import extract as run_extract
     from headcode.models.loading import load_model
+    from headcode.models.tokenizer import load_tokenizer
 
     texts = load_corpus(text, n=sequences)
     if len(texts) < sequences:
@@ -1229,7 +1231,7 @@ def _extract_for_synth(model: str, text: str, out: Path, sequences: int, max_tok
 
 
 def _write_text(path: Path, text: str) -> None:
-    from headcode.dsl.program import write_atomic
+    from headcode.files import write_atomic
 
     write_atomic(path, text)
 

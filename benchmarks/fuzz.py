@@ -35,11 +35,11 @@ import torch
 
 from headcode.dsl import ops
 from headcode.dsl.emitter import emit, emit_function, runtime_source
-from headcode.dsl.errors import HeadcodeError
 from headcode.dsl.interpreter import run
 from headcode.dsl.program import load_file, load_program
 from headcode.dsl.tokens import Tokens
 from headcode.dsl.torch_backend import TorchProgram
+from headcode.errors import HeadcodeError
 from headcode.synth.scoring import compile_programs, encode_corpus, sequence_ious
 from headcode.synth.scoring.kernel import program_matrix
 

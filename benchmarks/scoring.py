@@ -86,10 +86,10 @@ def candidate_programs(count: int, seed: int = 0) -> list[str]:
 
 def make_dump(path: Path, sequences: int, max_tokens: int) -> None:
     """Extract stories260K's attention on the first paragraphs of valid-a.txt (float16)."""
-    from headcode.dsl.tokens import load_tokenizer
     from headcode.models.corpus import load_corpus
     from headcode.models.extract import extract
     from headcode.models.loading import load_model
+    from headcode.models.tokenizer import load_tokenizer
 
     model = load_model(str(MODEL), device="cpu")
     texts = load_corpus(TEXT, n=sequences)

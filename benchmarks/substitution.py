@@ -29,7 +29,6 @@ from pathlib import Path
 import torch
 
 from headcode.dsl.program import load_file, program_from_text
-from headcode.dsl.tokens import load_tokenizer
 from headcode.models.corpus import load_corpus
 from headcode.models.loading import load_model, model_shape
 from headcode.models.perplexity import sequences
@@ -41,6 +40,7 @@ from headcode.models.substitute import (
     mean_ablations,
     pad,
 )
+from headcode.models.tokenizer import load_tokenizer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -1,15 +1,19 @@
 """Every error the language raises, in one place.
 
-All of them derive from `HeadcodeError`; callers that accept user input catch that one class.
+All of them derive from `headcode.errors.HeadcodeError` (re-exported here for the language's own
+callers); callers that accept user input catch that one class.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import HeadcodeError
 
-class HeadcodeError(Exception):
-    """Base of all errors headcode reports to a user (never a crash)."""
+__all__ = [
+    "EvaluationError", "HeadcodeError", "ParseError", "Position", "ProgramError",
+    "ProgramErrors", "TokenizerError", "TypeCheckError",
+]
 
 
 @dataclass(frozen=True)
@@ -68,12 +72,3 @@ class EvaluationError(HeadcodeError):
 
 class TokenizerError(HeadcodeError):
     """A tokenizer could not be loaded or the text cannot be tokenized."""
-
-
-class ModelError(HeadcodeError):
-    """A model, corpus or attention dump is missing, unsupported or corrupt."""
-
-
-class LLMError(HeadcodeError):
-    """A language-model server cannot be used: no API key, authentication refused, a request
-    rejected, or retries exhausted."""

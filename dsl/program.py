@@ -6,13 +6,13 @@ its file is inlined, so they never need the file.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import HeadcodeError
 from . import nodes as n
 from .checker import RUNNABLE, CheckedFile, Type, check_expr, check_file
-from .errors import HeadcodeError, ProgramError, ProgramErrors
+from .errors import ProgramError, ProgramErrors
 from .parser import parse_expr, parse_file
 from .printer import show
 
@@ -107,23 +107,6 @@ def read_source(path: str | Path) -> str:
         raise HeadcodeError(f"{path}: is a directory, not a program file") from None
     except UnicodeDecodeError:
         raise HeadcodeError(f"{path}: not a UTF-8 text file") from None
-
-
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write a text file so that a reader (or a crash) never sees half of it."""
-    path = Path(path)
-    if path.is_dir():
-        raise HeadcodeError(f"{path}: is a directory")
-    if not path.parent.is_dir():
-        what = "not a directory" if path.parent.exists() else "no such directory"
-        raise HeadcodeError(f"{path.parent}: {what}")
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as e:  # named by the file asked for, not the temporary one
-        tmp.unlink(missing_ok=True)
-        raise HeadcodeError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def load_file(path: str | Path) -> LoadedFile:

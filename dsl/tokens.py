@@ -1,4 +1,5 @@
-"""From text to tokens: load any Hugging Face tokenizer and apply the `text` feature rule.
+"""From text to tokens: apply a tokenizer and the `text` feature rule (loading a tokenizer is
+`headcode.models.tokenizer`'s job; this module imports no model library).
 
 The `text` of a token is its own text with the tokenizer's leading-space marker (GPT-2 `Ġ`,
 SentencePiece `▁`) turned into a space and byte tokens decoded where they form valid UTF-8
@@ -12,7 +13,6 @@ import re
 import weakref
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 from .errors import TokenizerError
 
@@ -29,35 +29,6 @@ class Tokens:
 
     def __len__(self) -> int:
         return len(self.ids)
-
-
-def looks_local(name: str) -> bool:
-    """Whether `name` can only be a local path (a hub id is `NAME` or `OWNER/NAME`)."""
-    return name.startswith(("/", ".", "~")) or name.count("/") > 1
-
-
-def load_tokenizer(name: str):
-    """A tokenizer from a local directory or a hub id (a local directory never touches the network).
-
-    A directory holding only GPT-2 style `vocab.json` and `merges.txt` also works.
-    """
-    from transformers import AutoTokenizer, GPT2TokenizerFast
-
-    path = Path(name).expanduser()
-    local = path.is_dir()
-    if not local and looks_local(name):
-        raise TokenizerError(f"tokenizer {name!r}: no such directory")
-    try:
-        return AutoTokenizer.from_pretrained(str(path) if local else name,
-                                             local_files_only=local)
-    except Exception as first_error:  # noqa: BLE001 - transformers raises many kinds here
-        if local and (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
-            return GPT2TokenizerFast(str(path / "vocab.json"), str(path / "merges.txt"))
-        reason = str(first_error).strip().splitlines()[0] if str(first_error).strip() else ""
-        raise TokenizerError(
-            f"cannot load tokenizer {name!r}: give a local directory or a Hugging Face hub id"
-            + (f" ({reason})" if reason else "")
-        ) from None
 
 
 @lru_cache(maxsize=1)

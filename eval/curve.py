@@ -23,8 +23,9 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..dsl.program import LoadedFile, write_atomic
+from ..dsl.program import LoadedFile
 from ..dsl.tokens import Tokens
+from ..files import write_atomic
 from ..models import programs as plan
 from ..models.loading import model_shape
 from ..models.perplexity import perplexity

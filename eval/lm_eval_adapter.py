@@ -31,7 +31,9 @@ from pathlib import Path
 
 import torch
 
-from ..dsl.errors import HeadcodeError, ModelError, ProgramError, ProgramErrors
+from ..dsl.errors import ProgramError, ProgramErrors
+from ..errors import HeadcodeError
+from ..models.errors import ModelError
 
 try:
     from lm_eval.api.registry import register_model
@@ -42,10 +44,11 @@ except ImportError as e:  # pragma: no cover - exercised by a test that hides lm
         "pip install 'headcode[lm-eval]'"
     ) from None
 
-from ..dsl.tokens import load_tokenizer, tokens_from_ids
+from ..dsl.tokens import tokens_from_ids
 from ..models import programs as plan
 from ..models.loading import load_model
 from ..models.substitute import Head, Substitution
+from ..models.tokenizer import load_tokenizer
 
 
 def program_sources(

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from ..dsl.errors import ModelError
 from ..dsl.tokens import Tokens, tokens_from_ids
+from ..models.errors import ModelError
 from ..models.substitute import Head, Substitution, pad
 
 DATA = Path(__file__).resolve().parent / "data"

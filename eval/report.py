@@ -24,11 +24,13 @@ from datetime import datetime
 from pathlib import Path
 
 from ..dsl.emitter import emit_function
-from ..dsl.errors import EvaluationError, HeadcodeError, ProgramError, ProgramErrors
+from ..dsl.errors import EvaluationError, ProgramError, ProgramErrors
 from ..dsl.gloss import gloss
 from ..dsl.interpreter import run as run_program
 from ..dsl.printer import show
-from ..dsl.program import Program, error_lines, load_file, write_atomic
+from ..dsl.program import Program, error_lines, load_file
+from ..errors import HeadcodeError
+from ..files import write_atomic
 from ..models.dump import Dump, DumpError, open_dump
 from ..models.programs import Recorded, recorded
 from ..synth.rundir import PROGRAM_FILES, HeadResult, RunDir

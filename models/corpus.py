@@ -16,7 +16,7 @@ import random
 import re
 from pathlib import Path
 
-from ..dsl.errors import ModelError
+from .errors import ModelError
 
 
 class CorpusError(ModelError):

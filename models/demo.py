@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..dsl.errors import ModelError
-from ..dsl.program import write_atomic
+from ..files import write_atomic
+from .errors import ModelError
 
 DEMO_MODEL = Path(__file__).parent / "demo_model"
 _FILES = ("config.json", "model.safetensors", "tokenizer.json")

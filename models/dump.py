@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dsl.errors import ModelError
 from ..dsl.ops import features as token_features
 from ..dsl.tokens import Tokens
+from .errors import ModelError
 
 FORMAT = "headcode-attention-dump"
 VERSION = 1

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from ..dsl.errors import ModelError
-from ..dsl.tokens import looks_local
+from .errors import ModelError
+from .tokenizer import looks_local
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..dsl.errors import ModelError
 from ..dsl.tokens import Tokens, tokens_from_ids
+from .errors import ModelError
 from .progress import progress_bar
 from .substitute import Head, Substitution, pad
 

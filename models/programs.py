@@ -26,12 +26,13 @@ from dataclasses import dataclass
 
 import torch
 
-from ..dsl.errors import EvaluationError, ModelError
+from ..dsl.errors import EvaluationError
 from ..dsl.nodes import Hole
 from ..dsl.program import LoadedFile, Program
 from ..dsl.tokens import Tokens
 from ..dsl.torch_backend import BatchFeatures, TorchProgram, batch_features
 from .attention import Batch
+from .errors import ModelError
 from .loading import Shape, model_shape
 from .substitute import Head, RandomProgramSource, UniformSource, mean_ablations
 

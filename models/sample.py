@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..dsl.errors import ModelError
+from .errors import ModelError
 
 
 @torch.inference_mode()

@@ -22,9 +22,9 @@ from functools import lru_cache
 
 import torch
 
-from ..dsl.errors import ModelError
 from ..dsl.tokens import Tokens
 from .attention import Batch, Pass, install, running
+from .errors import ModelError
 from .loading import attention_modules, model_shape, position_limit
 
 Head = tuple[int, int]

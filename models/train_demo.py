@@ -99,9 +99,9 @@ def read_texts(shared: Path, held_out: int) -> tuple[list[str], list[str]]:
 
 
 def sampled_stories(shared: Path, n: int, seed: int) -> list[str]:
-    from ..dsl.tokens import load_tokenizer
     from .loading import load_model
     from .sample import sample_texts
+    from .tokenizer import load_tokenizer
 
     if n == 0:
         return []
@@ -212,9 +212,9 @@ def main(argv: list[str] | None = None) -> None:
     tokenizer.save_pretrained(args.out)
     trained_seconds = time.time() - began
 
-    from ..dsl.tokens import load_tokenizer
     from .loading import load_model
     from .perplexity import perplexity, sequences
+    from .tokenizer import load_tokenizer
 
     reloaded = load_model(args.out, device="cpu")
     rows = sequences(load_tokenizer(str(args.out)), held_out, limit=args.context)

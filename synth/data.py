@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from headcode.dsl.errors import HeadcodeError
 from headcode.dsl.tokens import Tokens
+from headcode.errors import HeadcodeError
 
 from .packed import Packed, pack
 from .scoring import ScoringCorpus, encode_corpus

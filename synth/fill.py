@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from headcode.dsl import nodes as n
 from headcode.dsl.checker import HoleSpec, Type, hole_specs
-from headcode.dsl.errors import HeadcodeError
 from headcode.dsl.holes import fill
+from headcode.errors import HeadcodeError
 
 from .scoring import ScoringCorpus, score_corpus
 

@@ -21,10 +21,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from headcode.dsl.emitter import emit
-from headcode.dsl.errors import HeadcodeError
 from headcode.dsl.gloss import gloss
 from headcode.dsl.parser import parse_expr
-from headcode.dsl.program import load_file, write_atomic
+from headcode.dsl.program import load_file
+from headcode.errors import HeadcodeError
+from headcode.files import write_atomic
 
 from .front import Choice, Point, explanation, surrogate
 

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from headcode.cli import app
 from headcode.dsl.interpreter import run
 from headcode.dsl.program import program_from_text
-from headcode.dsl.tokens import load_tokenizer, tokenize
+from headcode.dsl.tokens import tokenize
+from headcode.models.tokenizer import load_tokenizer
 
 runner = CliRunner()
 TEXT = 'Lily ran to the park. She saw a dog, and the dog saw Lily. "Hi!" she said.'

@@ -7,9 +7,9 @@ import json
 import pytest
 from conftest import random_rows
 
-from headcode.dsl.errors import ModelError
 from headcode.dsl.program import load_file
 from headcode.eval.curve import FRACTIONS, SOURCES, evaluations, substitution_curve, write_curve
+from headcode.models.errors import ModelError
 from headcode.models.perplexity import perplexity
 from headcode.models.tiny import tiny_model
 

@@ -13,11 +13,12 @@ from strategies import fill_holes, patterns, token_sequences
 from headcode.dsl import nodes as n
 from headcode.dsl.checker import check_expr
 from headcode.dsl.emitter import emit
-from headcode.dsl.errors import HeadcodeError, ProgramError
+from headcode.dsl.errors import ProgramError
 from headcode.dsl.interpreter import run
 from headcode.dsl.parser import parse_expr, parse_file
 from headcode.dsl.printer import show, show_file
 from headcode.dsl.program import LoadedFile, load_file
+from headcode.errors import HeadcodeError
 
 
 @given(patterns(holes=True))

@@ -8,7 +8,8 @@ from conftest import GPT2_TOKENIZER, STORIES, need_shared
 
 from headcode.dsl import ops
 from headcode.dsl.errors import TokenizerError
-from headcode.dsl.tokens import load_tokenizer, token_text, tokenize
+from headcode.dsl.tokens import token_text, tokenize
+from headcode.models.tokenizer import load_tokenizer
 
 TEXT = 'Once upon a time, Lily said "Hi!"\n\nThe end. 123 café'
 

@@ -390,7 +390,7 @@ def test_synth_records_the_dump_relative_to_the_run(monkeypatch, capsys, tmp_pat
 
 
 def test_a_missing_local_model_is_no_such_directory():
-    from headcode.dsl.errors import ModelError
+    from headcode.models.errors import ModelError
     from headcode.models.loading import load_model
 
     with pytest.raises(ModelError, match="no such directory"):

@@ -14,7 +14,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from headcode.dsl.errors import LLMError
 from headcode.dsl.program import program_from_text
 from headcode.synth.llm import (
     HeadView,
@@ -28,6 +27,7 @@ from headcode.synth.llm import (
     served_lark,
     totals,
 )
+from headcode.synth.llm.errors import LLMError
 
 # ------------------------------------------------------------------ the scripted server
 

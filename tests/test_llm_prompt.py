@@ -8,12 +8,12 @@ import re
 import numpy as np
 import pytest
 
-from headcode.dsl.errors import LLMError
 from headcode.dsl.parser import parse_expr
 from headcode.dsl.program import program_from_text
 from headcode.synth.llm.backends import make_backend
 from headcode.synth.llm.candidates import judge, split_candidates
 from headcode.synth.llm.costs import cost_usd, totals, usage_tokens
+from headcode.synth.llm.errors import LLMError
 from headcode.synth.llm.prompt import (
     SummaryLimits,
     attention_summary,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import STORIES, need_shared
 
-from headcode.dsl.errors import HeadcodeError
+from headcode.errors import HeadcodeError
 
 TASK = Path(__file__).parent / "data" / "lm_eval_task"
 TASK_NAME = "headcode_stories_qa_mini"
@@ -91,9 +91,9 @@ def evaluate(monkeypatch, tmp_path, model_args: str) -> dict:
 
 @pytest.mark.parametrize("with_programs", [False, True])
 def test_local_task_matches_headcode_qa(monkeypatch, tmp_path, heads, with_programs):
-    from headcode.dsl.tokens import load_tokenizer
     from headcode.eval.qa import load_items, score
     from headcode.models.loading import load_model
+    from headcode.models.tokenizer import load_tokenizer
 
     need_shared(STORIES)
     args = f"pretrained={STORIES}"

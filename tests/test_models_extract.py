@@ -7,12 +7,12 @@ from conftest import SHARED, STORIES
 from conftest import VALID_TEXT as VALID
 from conftest import random_rows as make_rows
 
-from headcode.dsl.tokens import load_tokenizer
 from headcode.models.dump import open_dump
 from headcode.models.extract import extract, packed_attention
 from headcode.models.loading import load_model
 from headcode.models.substitute import Substitution
 from headcode.models.tiny import FAMILIES, tiny_model
+from headcode.models.tokenizer import load_tokenizer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

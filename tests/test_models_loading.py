@@ -4,8 +4,9 @@ import pytest
 import torch
 from conftest import STORIES
 
-from headcode.dsl.errors import HeadcodeError, ModelError
+from headcode.errors import HeadcodeError
 from headcode.models.attention import NAME
+from headcode.models.errors import ModelError
 from headcode.models.loading import (
     attention_modules,
     load_model,

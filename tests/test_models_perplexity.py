@@ -8,12 +8,12 @@ from conftest import SHARED, STORIES
 from conftest import VALID_TEXT as VALID
 from conftest import random_rows as make_rows
 
-from headcode.dsl.tokens import load_tokenizer
 from headcode.models.corpus import load_corpus
 from headcode.models.loading import load_model
 from headcode.models.perplexity import compare, perplexity, sequences
 from headcode.models.substitute import IdentitySource, UniformSource
 from headcode.models.tiny import tiny_model
+from headcode.models.tokenizer import load_tokenizer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -75,8 +75,8 @@ def test_stories260k_perplexity_is_5_40():
 
 def test_sequences_stop_at_a_model_s_learned_positions(one_thread):
     """The bundled GPT-2 reads 512 positions: BOS + 512 tokens would run past its table."""
-    from headcode.dsl.errors import ModelError
     from headcode.models.demo import demo_model_dir
+    from headcode.models.errors import ModelError
     from headcode.models.loading import position_limit
 
     path = demo_model_dir()

@@ -8,16 +8,17 @@ import torch
 from conftest import STORIES, VALID_TEXT, need_shared
 from conftest import run_cli as run
 
-from headcode.dsl.errors import ModelError
 from headcode.dsl.program import load_file, program_from_text
-from headcode.dsl.tokens import Tokens, load_tokenizer
+from headcode.dsl.tokens import Tokens
 from headcode.models import programs as plan
 from headcode.models.attention import Batch
 from headcode.models.corpus import load_corpus
+from headcode.models.errors import ModelError
 from headcode.models.loading import load_model, model_shape
 from headcode.models.perplexity import sequences
 from headcode.models.programs import FeatureCache, ProgramSource
 from headcode.models.substitute import RandomProgramSource, Substitution, UniformSource
+from headcode.models.tokenizer import load_tokenizer
 
 REALISTIC = "mix(0.5: last(k.period) ?? first, 0.5: decay(causal, 0.8))"
 SOFT = "softmax(2 * [first] + 1.5 * [keys(k.punct)] - 0.1 * dist)"

@@ -4,9 +4,9 @@ import pytest
 import torch
 from conftest import STORIES
 
-from headcode.dsl.errors import ModelError
 from headcode.dsl.tokens import Tokens
 from headcode.models.attention import Batch
+from headcode.models.errors import ModelError
 from headcode.models.loading import load_model
 from headcode.models.substitute import (
     IdentitySource,

@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import GPT2_TOKENIZER, STORIES, need_shared, run_cli
 
-from headcode.dsl.errors import HeadcodeError
+from headcode.errors import HeadcodeError
 from headcode.eval.qa import (
     STORIES_QA,
     Item,
@@ -132,7 +132,7 @@ def test_a_merge_across_the_boundary_keeps_the_context():
 
 
 def test_gpt2_merge_across_the_boundary():
-    from headcode.dsl.tokens import load_tokenizer
+    from headcode.models.tokenizer import load_tokenizer
 
     tok = load_tokenizer(str(need_shared(GPT2_TOKENIZER)))
     assert tok("hello world")["input_ids"][:2] != tok("hello wor")["input_ids"]
@@ -143,7 +143,7 @@ def test_gpt2_merge_across_the_boundary():
 
 
 def test_stories_tokenizer_keeps_bos_in_the_context():
-    from headcode.dsl.tokens import load_tokenizer
+    from headcode.models.tokenizer import load_tokenizer
 
     tok = load_tokenizer(str(need_shared(STORIES)))
     prompt = "Lily was very hungry, so her mom gave her an"
@@ -272,9 +272,9 @@ def test_qa_command_on_stories260k(monkeypatch, capsys, tmp_path):
 def direct_accuracy(heads, fraction: float) -> float:
     """Sum-accuracy with the programs of `heads` swapped in, through the library directly."""
     from headcode.dsl.program import load_file
-    from headcode.dsl.tokens import load_tokenizer
     from headcode.models import programs as plan
     from headcode.models.loading import load_model
+    from headcode.models.tokenizer import load_tokenizer
 
     model = load_model(STORIES, device="cpu")
     loaded = load_file(heads)

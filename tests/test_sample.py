@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 from conftest import STORIES, need_shared
 
-from headcode.dsl.errors import ModelError
 from headcode.models.corpus import read_text
 from headcode.models.demo import write_corpus
+from headcode.models.errors import ModelError
 
 
 @pytest.fixture(scope="module")
 def stories(one_thread):
-    from headcode.dsl.tokens import load_tokenizer
     from headcode.models.loading import load_model
+    from headcode.models.tokenizer import load_tokenizer
 
     need_shared(STORIES)
     return load_model(STORIES, device="cpu"), load_tokenizer(str(STORIES))

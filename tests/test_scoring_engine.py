@@ -225,10 +225,10 @@ def test_many_programs_share_one_compiled_kernel():
 def stories_dump(tmp_path_factory):
     if not (STORIES.is_dir() and VALID.is_file()):
         pytest.skip(f"stories260K or valid-a.txt not found under {SHARED} (../shared is absent)")
-    from headcode.dsl.tokens import load_tokenizer
     from headcode.models.corpus import load_corpus
     from headcode.models.extract import extract
     from headcode.models.loading import load_model
+    from headcode.models.tokenizer import load_tokenizer
 
     path = tmp_path_factory.mktemp("stories") / "dump"
     model = load_model(str(STORIES), device="cpu")

@@ -64,9 +64,9 @@ def _perplexity(monkeypatch, capsys, run, name: str) -> dict:
 
 
 def test_perplexity_replaces_heads_by_their_surrogates(run, monkeypatch, capsys):
-    from headcode.dsl.tokens import load_tokenizer
     from headcode.models.loading import load_model
     from headcode.models.perplexity import perplexity, sequences
+    from headcode.models.tokenizer import load_tokenizer
 
     got = _perplexity(monkeypatch, capsys, run, "surrogates.hc")
     assert got["replaced"] == [[3, 1], [1, 2], [0, 0], [2, 3]]  # 25% of 16 heads

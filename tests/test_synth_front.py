@@ -64,7 +64,7 @@ def test_opening_a_run_writes_nothing_and_a_new_choice_is_recorded(tmp_path):
 
 
 def test_results_without_fronts_are_a_one_line_error(tmp_path):
-    from headcode.dsl.errors import HeadcodeError
+    from headcode.errors import HeadcodeError
     from headcode.synth.rundir import RunDir
 
     run = RunDir(tmp_path, {"heads": "all"})

@@ -9,7 +9,8 @@ from conftest import STORIES, VALID_TEXT, need_shared
 from synth_data import planted
 
 from headcode.dsl.program import program_from_text
-from headcode.dsl.tokens import load_tokenizer, tokenize
+from headcode.dsl.tokens import tokenize
+from headcode.models.tokenizer import load_tokenizer
 from headcode.synth.enumerate import size
 from headcode.synth.pipeline import SynthSettings, synthesize_group
 from headcode.synth.scoring import score_corpus

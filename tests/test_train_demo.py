@@ -24,8 +24,9 @@ def test_training_writes_a_loadable_model_and_its_record(tmp_path, one_thread):
     assert (tmp_path / "loss.png").stat().st_size > 1000
     assert not any(p.suffix == ".txt" for p in out.iterdir())  # no training text is written
 
-    from headcode.dsl.tokens import load_tokenizer, tokenize
+    from headcode.dsl.tokens import tokenize
     from headcode.models.loading import load_model, model_shape
+    from headcode.models.tokenizer import load_tokenizer
 
     tokens = tokenize(load_tokenizer(str(out)), "Once upon a time.")
     assert tokens.special[0] and "".join(tokens.texts[1:]) == "Once upon a time."

@@ -14,8 +14,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ...dsl.errors import LLMError
 from .candidates import split_candidates
+from .errors import LLMError
 from .served import served_gbnf, served_lark
 
 TOOL_NAME = "head_program"

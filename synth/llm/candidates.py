@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ...dsl.errors import HeadcodeError, ProgramError
+from ...dsl.errors import ProgramError
 from ...dsl.holes import has_holes
 from ...dsl.printer import show
 from ...dsl.program import Program, program_from_text
+from ...errors import HeadcodeError
 
 _FENCE = re.compile(r"^\s*```")
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s+")

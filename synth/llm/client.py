@@ -31,10 +31,10 @@ from openai import (
     PermissionDeniedError,
 )
 
-from ...dsl.errors import LLMError
 from .backends import Backend, LLMRequest, make_backend
 from .cache import ReplyCache, request_key
 from .costs import RunLog, cost_usd, usage_tokens
+from .errors import LLMError
 
 OPENAI_URL = "https://api.openai.com/v1"
 KEY_VARIABLES = ("HEADCODE_API_KEY", "OPENAI_API_KEY")  # looked up in this order

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...dsl.errors import LLMError
 from ...dsl.printer import show
 from .candidates import Verdict
+from .errors import LLMError
 from .served import served_lark
 from .views import HeadView, RowMiss, Scored
 
