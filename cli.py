@@ -445,10 +445,10 @@ def perplexity(
           --text ../shared/data/tinystories/valid-a.txt --programs heads.hc --replace 0.25
       ... --programs heads.hc --replace 0.25 --control random --json
     """
+    from headcode.eval.perplexity import perplexity as run_perplexity
+    from headcode.eval.perplexity import sequences as protocol_sequences
     from headcode.models.corpus import load_corpus
     from headcode.models.loading import load_model, position_limit
-    from headcode.models.perplexity import perplexity as run_perplexity
-    from headcode.models.perplexity import sequences as protocol_sequences
     from headcode.models.tokenizer import load_tokenizer
 
     if programs is None:
@@ -529,8 +529,8 @@ def _program_sources(lm, loaded, items: list, fraction: float, control: Optional
 def _echo_comparison(lm, rows: list, sources: dict, chosen: list, control: Optional[str],
                      batch_size: int, as_json: bool) -> None:
     """Baseline and substituted perplexity; `replaced` lists heads in replacement order."""
+    from headcode.eval.perplexity import compare
     from headcode.models.loading import model_shape
-    from headcode.models.perplexity import compare
 
     result = compare(lm, rows, sources, batch_size=batch_size, progress=sys.stderr.isatty())
     result["replaced"] = [[layer, head] for layer, head in chosen]
@@ -585,9 +585,9 @@ def score(
     from headcode.dsl.printer import show
     from headcode.dsl.program import error_lines, load_file, load_program
     from headcode.models.dump import open_dump
+    from headcode.models.heads import parse_heads
     from headcode.models.progress import progress_bar
-    from headcode.synth.scoring import parse_heads
-    from headcode.synth.scoring import score as score_programs
+    from headcode.scoring import score as score_programs
 
     if programs_file is None and not expr:
         _fail("give a program file, or programs with -e")
@@ -771,8 +771,8 @@ def front(
     from rich.table import Table
     from rich.text import Text
 
+    from headcode.models.heads import read_heads
     from headcode.synth.rundir import RunDir
-    from headcode.synth.scoring.score import read_heads
 
     run = RunDir.open(run_dir)
     results = run.results()
@@ -852,11 +852,11 @@ def demo(
     from headcode.eval.report import build_report
     from headcode.models.corpus import load_corpus
     from headcode.models.demo import demo_model_dir, write_corpus
+    from headcode.models.heads import parse_heads
     from headcode.models.loading import load_model, model_shape
     from headcode.models.sample import sample_texts
     from headcode.models.tokenizer import load_tokenizer
     from headcode.synth.pipeline import SynthSettings
-    from headcode.synth.scoring import parse_heads
 
     start = time.perf_counter()
     _make_dir(out, _is_run)
@@ -897,8 +897,8 @@ def _write_curve(out: Path, lm, tok, name: str, text: str, texts: list[str], see
     """The substitution curve of OUT/programs.hc (and OUT/surrogates.hc, when the run has one)
     on `texts`, written to OUT/curve.json."""
     from headcode.eval.curve import FRACTIONS, evaluations, substitution_curve, write_curve
+    from headcode.eval.perplexity import sequences as protocol_sequences
     from headcode.models.loading import model_shape, position_limit
-    from headcode.models.perplexity import sequences as protocol_sequences
     from headcode.models.progress import progress_bar
 
     loaded, items = _program_file(out / "programs.hc", "iou")
@@ -995,9 +995,9 @@ def _run_synth(out: Path, model: Optional[str], text: Optional[str], dump: Optio
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from headcode.models.dump import open_dump
+    from headcode.models.heads import parse_heads
     from headcode.synth.pipeline import library_report, synthesize
     from headcode.synth.rundir import RunDir
-    from headcode.synth.scoring import parse_heads
 
     if dump is None:
         dump = out / "dump"

@@ -40,8 +40,8 @@ from headcode.dsl.program import load_file, load_program
 from headcode.dsl.tokens import Tokens
 from headcode.dsl.torch_backend import TorchProgram
 from headcode.errors import HeadcodeError
-from headcode.synth.scoring import compile_programs, encode_corpus, sequence_ious
-from headcode.synth.scoring.kernel import program_matrix
+from headcode.scoring import compile_programs, encode_corpus, sequence_ious
+from headcode.scoring.kernel import program_matrix
 
 SEQUENCES = [
     (["<s>", "The", " cat", " sat", ".", " It", " sat", "."], [0, 5, 6, 7, 8, 9, 7, 8]),

@@ -142,8 +142,8 @@ def dense(compiled, dump, seqs, repeat: int, chunk: int = 100) -> float:
     sequence, the best of `repeat` timings)."""
     import torch
 
+    from headcode.scoring.kernel import program_matrix
     from headcode.synth import scoring
-    from headcode.synth.scoring.kernel import program_matrix
 
     seconds = 0.0
     for s in seqs:

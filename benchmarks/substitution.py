@@ -29,9 +29,9 @@ from pathlib import Path
 import torch
 
 from headcode.dsl.program import load_file, program_from_text
+from headcode.eval.perplexity import sequences
 from headcode.models.corpus import load_corpus
 from headcode.models.loading import load_model, model_shape
-from headcode.models.perplexity import sequences
 from headcode.models.programs import ProgramSource, programs_by_iou
 from headcode.models.substitute import (
     IdentitySource,

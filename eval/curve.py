@@ -28,7 +28,7 @@ from ..dsl.tokens import Tokens
 from ..files import write_atomic
 from ..models import programs as plan
 from ..models.loading import model_shape
-from ..models.perplexity import perplexity
+from .perplexity import perplexity
 
 FRACTIONS = (0.0, 0.1, 0.25, 0.5, 1.0)
 SOURCES = ("program", *plan.CONTROLS)

@@ -125,7 +125,7 @@ class HeadcodeLM(HFLM):
     def _reference(self, reference: str | None, n: int) -> list:
         from ..models.corpus import load_corpus
         from ..models.loading import position_limit
-        from ..models.perplexity import sequences
+        from .perplexity import sequences
 
         if reference is None:
             raise ModelError("control=mean needs reference=FILE (a text or .jsonl corpus)")

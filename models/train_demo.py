@@ -212,8 +212,8 @@ def main(argv: list[str] | None = None) -> None:
     tokenizer.save_pretrained(args.out)
     trained_seconds = time.time() - began
 
+    from ..eval.perplexity import perplexity, sequences
     from .loading import load_model
-    from .perplexity import perplexity, sequences
     from .tokenizer import load_tokenizer
 
     reloaded = load_model(args.out, device="cpu")

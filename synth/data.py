@@ -13,8 +13,8 @@ import numpy as np
 from headcode.dsl.tokens import Tokens
 from headcode.errors import HeadcodeError
 
+from ..scoring import ScoringCorpus, encode_corpus
 from .packed import Packed, pack
-from .scoring import ScoringCorpus, encode_corpus
 
 
 @dataclass

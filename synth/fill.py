@@ -8,7 +8,7 @@ from headcode.dsl.checker import HoleSpec, Type, hole_specs
 from headcode.dsl.holes import fill
 from headcode.errors import HeadcodeError
 
-from .scoring import ScoringCorpus, score_corpus
+from ..scoring import ScoringCorpus, score_corpus
 
 
 def grid(spec: HoleSpec) -> list[float]:

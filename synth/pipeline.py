@@ -13,12 +13,12 @@ from headcode.dsl.interpreter import run as run_program
 from headcode.dsl.printer import show
 from headcode.dsl.program import Program
 
+from ..scoring import score_corpus
 from .data import Sequences, split_dump
 from .fill import fit_holes
 from .front import Choice, Point, pareto_front
 from .library import constrained_curve, deduplicate
 from .rundir import HeadResult, RunDir
-from .scoring import score_corpus
 from .search import Candidate, propose
 
 

@@ -27,11 +27,11 @@ import torch
 
 from headcode.dsl import nodes as n
 
+from ..scoring import ScoringCorpus, score_corpus
 from .enumerate import QUERY_CLASSES, Atom, enumerate_atoms, size
 from .fit import fit_softmax, iou_gradient
 from .packed import Packed
 from .path import backward_path, forward_path
-from .scoring import ScoringCorpus, score_corpus
 from .tokensets import set_indicator, set_selector, token_sets
 
 DIST_SCALE = 10.0  # distances enter the fit divided by this, so all terms have similar scale

@@ -9,8 +9,8 @@ from conftest import random_rows
 
 from headcode.dsl.program import load_file
 from headcode.eval.curve import FRACTIONS, SOURCES, evaluations, substitution_curve, write_curve
+from headcode.eval.perplexity import perplexity
 from headcode.models.errors import ModelError
-from headcode.models.perplexity import perplexity
 from headcode.models.tiny import tiny_model
 
 PROGRAMS = """\

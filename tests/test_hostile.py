@@ -69,8 +69,8 @@ def _deep_tree(levels: int) -> n.Node:
 def test_every_stage_refuses_a_deep_tree_before_recursing(stage):
     from headcode.dsl.emitter import emit_function
     from headcode.dsl.program import Program
-    from headcode.synth.scoring import compile_programs
-    from headcode.synth.scoring.columns import Interner
+    from headcode.scoring import compile_programs
+    from headcode.scoring.columns import Interner
 
     expr = _deep_tree(5000)
     calls = {
@@ -138,8 +138,8 @@ def bound_programs(draw) -> str:
 @given(bound_programs(), token_sequences(max_size=8))
 def test_back_ends_agree_at_the_bounds(text, seq):
     from headcode.dsl import ops
-    from headcode.synth.scoring import compile_programs, encode_corpus
-    from headcode.synth.scoring.kernel import program_matrix
+    from headcode.scoring import compile_programs, encode_corpus
+    from headcode.scoring.kernel import program_matrix
 
     texts, ids, special = seq
     beyond = text.replace(str(BIG_INT), str(BIG_INT + 1)).replace(repr(BIG_REAL), "1000001.0")

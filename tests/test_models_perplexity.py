@@ -8,9 +8,9 @@ from conftest import SHARED, STORIES
 from conftest import VALID_TEXT as VALID
 from conftest import random_rows as make_rows
 
+from headcode.eval.perplexity import compare, perplexity, sequences
 from headcode.models.corpus import load_corpus
 from headcode.models.loading import load_model
-from headcode.models.perplexity import compare, perplexity, sequences
 from headcode.models.substitute import IdentitySource, UniformSource
 from headcode.models.tiny import tiny_model
 from headcode.models.tokenizer import load_tokenizer

@@ -10,12 +10,12 @@ from conftest import run_cli as run
 
 from headcode.dsl.program import load_file, program_from_text
 from headcode.dsl.tokens import Tokens
+from headcode.eval.perplexity import sequences
 from headcode.models import programs as plan
 from headcode.models.attention import Batch
 from headcode.models.corpus import load_corpus
 from headcode.models.errors import ModelError
 from headcode.models.loading import load_model, model_shape
-from headcode.models.perplexity import sequences
 from headcode.models.programs import FeatureCache, ProgramSource
 from headcode.models.substitute import RandomProgramSource, Substitution, UniformSource
 from headcode.models.tokenizer import load_tokenizer

@@ -16,16 +16,15 @@ from headcode.dsl.interpreter import run
 from headcode.dsl.program import program_from_text
 from headcode.dsl.tokens import Tokens
 from headcode.models.dump import open_dump, write_dump
-from headcode.synth.scoring import (
+from headcode.scoring import (
     Interner,
     compile_programs,
     encode_corpus,
-    parse_heads,
     score,
     score_corpus,
     sequence_ious,
 )
-from headcode.synth.scoring.compiler import shared_limit
+from headcode.scoring.compiler import shared_limit
 
 PROGRAMS = [
     "prev(1)", "first", "last(k.period) ?? first", "shift(same(text) - self, 1)",
@@ -161,7 +160,7 @@ def test_fused_mixtures_and_unshared_selectors_equal_the_interpreter():
 
 
 def test_exp_on_the_softmax_range_equals_numpy():
-    from headcode.synth.scoring.execute import LOG_NEGLIGIBLE, exp_nonpositive
+    from headcode.scoring.execute import LOG_NEGLIGIBLE, exp_nonpositive
 
     xs = np.linspace(LOG_NEGLIGIBLE, 0.0, 20001)
     got = np.array([exp_nonpositive(x) for x in xs])
@@ -196,14 +195,6 @@ def test_errors_are_evaluation_errors():
         encode_corpus([(t, np.zeros((1, 6, 6))), (t, np.zeros((2, 6, 6)))])
     with pytest.raises(EvaluationError, match="no sequences"):
         encode_corpus([])
-
-
-def test_parse_heads():
-    assert parse_heads(None, 2, 2) == [(0, 0), (0, 1), (1, 0), (1, 1)]
-    assert parse_heads("1.1, 0.0,1.1", 2, 2) == [(1, 1), (0, 0)]
-    for bad, message in (("2.0", "out of range"), ("0.x", "LAYER.HEAD"), ("1", "LAYER.HEAD")):
-        with pytest.raises(EvaluationError, match=message):
-            parse_heads(bad, 2, 2)
 
 
 def test_many_programs_share_one_compiled_kernel():

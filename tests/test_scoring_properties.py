@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from headcode.dsl import nodes as n
 from headcode.dsl import ops
 from headcode.dsl.interpreter import run
-from headcode.synth.scoring import compile_programs, encode_corpus, sequence_ious
-from headcode.synth.scoring.kernel import program_matrix
+from headcode.scoring import compile_programs, encode_corpus, sequence_ious
+from headcode.scoring.kernel import program_matrix
 
 BOOL = ["bos", "word_start", "punct", "period", "comma", "quote", "newline", "capital", "digit"]
 INTS = ["id", "pos", "word", "sentence", "line"]

@@ -64,8 +64,8 @@ def _perplexity(monkeypatch, capsys, run, name: str) -> dict:
 
 
 def test_perplexity_replaces_heads_by_their_surrogates(run, monkeypatch, capsys):
+    from headcode.eval.perplexity import perplexity, sequences
     from headcode.models.loading import load_model
-    from headcode.models.perplexity import perplexity, sequences
     from headcode.models.tokenizer import load_tokenizer
 
     got = _perplexity(monkeypatch, capsys, run, "surrogates.hc")

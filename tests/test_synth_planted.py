@@ -11,9 +11,9 @@ from synth_data import planted
 from headcode.dsl.program import program_from_text
 from headcode.dsl.tokens import tokenize
 from headcode.models.tokenizer import load_tokenizer
+from headcode.scoring import score_corpus
 from headcode.synth.enumerate import size
 from headcode.synth.pipeline import SynthSettings, synthesize_group
-from headcode.synth.scoring import score_corpus
 
 PLANTED = [
     "prev(2)",                                   # selectors

@@ -7,11 +7,11 @@ import torch
 from synth_data import planted, sequences
 
 from headcode.dsl.parser import parse_expr
+from headcode.scoring import score_corpus
 from headcode.synth.enumerate import enumerate_atoms, size
 from headcode.synth.fit import head_iou, iou_gradient, segment_softmax
 from headcode.synth.path import backward_path, forward_path
 from headcode.synth.pipeline import SynthSettings, synthesize_group
-from headcode.synth.scoring import score_corpus
 from headcode.synth.search import DIST_SCALE
 from headcode.synth.tokensets import set_indicator, token_sets
 

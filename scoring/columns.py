@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...dsl.checker import FEATURE_TYPES, UNITS
+from ..dsl.checker import FEATURE_TYPES, UNITS
 
 COLUMNS: tuple[str, ...] = (*FEATURE_TYPES, *(f"start_{unit}" for unit in UNITS))
 COLUMN: dict[str, int] = {name: index for index, name in enumerate(COLUMNS)}

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import torch
 
 from ..dsl.tokens import Tokens, tokens_from_ids
-from .errors import ModelError
-from .progress import progress_bar
-from .substitute import Head, Substitution, pad
+from ..models.errors import ModelError
+from ..models.progress import progress_bar
+from ..models.substitute import Head, Substitution, pad
 
 MAX_TOKENS = 512
 

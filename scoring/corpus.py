@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...dsl import ops
-from ...dsl.errors import EvaluationError
-from ...dsl.tokens import Tokens
+from ..dsl import ops
+from ..dsl.errors import EvaluationError
+from ..dsl.tokens import Tokens
 from .columns import Interner, encode_features, equal_value_chains
 from .layout import put_attention
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from ...dsl import nodes as n
-from ...dsl.errors import EvaluationError
-from ...dsl.program import Program
+from ..dsl import nodes as n
+from ..dsl.errors import EvaluationError
+from ..dsl.program import Program
 from .columns import Interner
 from .compiler import CompiledPrograms, compile_programs, shared_limit
 from .corpus import ScoringCorpus, iter_dump_corpora
@@ -163,32 +163,6 @@ def score_corpus(
     return _sums(compiled, [corpus], width, corpus.n_heads, progress, threads) / len(corpus)
 
 
-def read_heads(spec: str) -> list[tuple[int, int]]:
-    """`L.H,L.H,...` as distinct (layer, head) pairs, in order (the syntax only)."""
-    heads = []
-    for part in spec.split(","):
-        layer, dot, head = part.strip().partition(".")
-        if not (dot and layer.isdigit() and head.isdigit()):
-            raise EvaluationError(f"bad head {part.strip()!r}: write LAYER.HEAD, e.g. 2.5, or all")
-        if (int(layer), int(head)) not in heads:
-            heads.append((int(layer), int(head)))
-    return heads
-
-
-def parse_heads(spec: str | None, n_layers: int, n_heads: int) -> list[tuple[int, int]]:
-    """`all` (or None) or `L.H,L.H,...` as (layer, head) pairs, checked against the model."""
-    if spec is None or spec.strip() == "all":
-        return [(layer, head) for layer in range(n_layers) for head in range(n_heads)]
-    heads = read_heads(spec)
-    for layer, head in heads:
-        if not (layer < n_layers and head < n_heads):
-            raise EvaluationError(
-                f"head {layer}.{head} is out of range: the model has {n_layers} layers "
-                f"(0-{n_layers - 1}) of {n_heads} heads (0-{n_heads - 1})"
-            )
-    return heads
-
-
 def score(
     programs: list[Program | n.Node],
     dump,
@@ -203,7 +177,7 @@ def score(
     about `chunk_bytes` of attention. Returns (programs, heads), heads in the order given.
     """
     if isinstance(dump, (str, Path)):
-        from ...models.dump import open_dump
+        from ..models.dump import open_dump
 
         dump = open_dump(dump)
     heads = list(dump.heads) if heads is None else list(heads)

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...dsl import nodes as n
-from ...dsl.checker import FEATURE_TYPES, Type, check_expr
-from ...dsl.errors import EvaluationError
-from ...dsl.program import Program
+from ..dsl import nodes as n
+from ..dsl.checker import FEATURE_TYPES, Type, check_expr
+from ..dsl.errors import EvaluationError
+from ..dsl.program import Program
 from . import opcodes as o
 from .columns import COLUMN, Interner
 

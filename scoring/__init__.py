@@ -8,7 +8,7 @@ many program sets against it (`score_corpus`, `sequence_ious`), or stream a dump
 from .columns import Interner
 from .compiler import CompiledPrograms, compile_programs
 from .corpus import ScoringCorpus, encode_corpus, iter_dump_corpora
-from .score import block_ious, parse_heads, score, score_corpus, sequence_ious
+from .score import block_ious, score, score_corpus, sequence_ious
 
 __all__ = [
     "CompiledPrograms",
@@ -18,7 +18,6 @@ __all__ = [
     "compile_programs",
     "encode_corpus",
     "iter_dump_corpora",
-    "parse_heads",
     "score",
     "score_corpus",
     "sequence_ious",
