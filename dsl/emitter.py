@@ -18,6 +18,7 @@ from pathlib import Path
 from . import nodes as n
 from .checker import RUNNABLE, Checker, Type
 from .gloss import gloss
+from .holes import require_filled
 from .printer import show
 from .program import LoadedFile, Program
 
@@ -172,7 +173,7 @@ class _Emitter:
             case n.Ref(name=name):
                 return f"{self.value_name(name)}(f)"
             case n.Hole():
-                raise ValueError("cannot emit a program with unfilled holes `?`")
+                require_filled(node)
         raise TypeError(f"cannot emit {node!r}")
 
 
@@ -190,6 +191,7 @@ def emit_function(program: Program, name: str = "program", label: str | None = N
     fn = em.function_name(name)
     expr = program.closed
     n.depth(expr)
+    require_filled(expr)
     body = em.pattern(expr)
     return "\n".join(_public_function(fn, label or program.label, show(expr), gloss(expr), body,
                                        em.take_lines())[2:]) + "\n"
@@ -200,6 +202,8 @@ def emit(loaded: LoadedFile, source_name: str = "programs") -> str:
     runtime = runtime_source()
     em = _Emitter(dict(loaded.checked.types), _reserved(runtime))
     pf = loaded.checked.file
+    for definition in [*pf.definitions.values(), *pf.assignments]:
+        require_filled(definition.expr)
     for name in pf.definitions:  # public names first, so they keep the programs' own names
         if loaded.checked.types[name] in RUNNABLE:
             em.function_name(name)

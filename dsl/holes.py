@@ -8,11 +8,19 @@ from . import nodes as n
 from .checker import Checker, HoleSpec, Type, check_number, hole_specs
 from .errors import EvaluationError
 
-__all__ = ["HoleSpec", "fill", "has_holes", "hole_specs"]
+__all__ = ["UNFILLED", "HoleSpec", "fill", "has_holes", "hole_specs", "require_filled"]
+
+UNFILLED = "the program has unfilled holes `?`: fit or fill them first"
 
 
 def has_holes(expr: n.Node) -> bool:
     return any(isinstance(node, n.Hole) for node in expr.walk())
+
+
+def require_filled(expr: n.Node) -> None:
+    """The one check before a program runs, compiles or is emitted: no hole `?` is left."""
+    if has_holes(expr):
+        raise EvaluationError(UNFILLED)
 
 
 def fill(expr: n.Node, values: Sequence[float]) -> n.Node:

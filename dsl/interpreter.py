@@ -10,18 +10,17 @@ import numpy as np
 from . import nodes as n
 from . import ops
 from .errors import EvaluationError
+from .holes import require_filled
 from .program import Program
 
 
 def _int(node: n.Node) -> int:
-    if isinstance(node, n.Hole):
-        raise EvaluationError("the program has unfilled holes `?`: fit or fill them first")
+    require_filled(node)
     return int(node.value)
 
 
 def _real(node: n.Node) -> float:
-    if isinstance(node, n.Hole):
-        raise EvaluationError("the program has unfilled holes `?`: fit or fill them first")
+    require_filled(node)
     return float(node.value)
 
 

@@ -20,6 +20,7 @@ from . import nodes as n
 from . import ops
 from .checker import FEATURE_TYPES, Type
 from .errors import EvaluationError
+from .holes import require_filled
 from .program import Program
 from .tokens import Tokens
 
@@ -81,8 +82,7 @@ class TorchProgram:
     def __init__(self, program: Program | n.Node):
         self.expr = program.closed if isinstance(program, Program) else program
         n.depth(self.expr)
-        if any(isinstance(node, n.Hole) for node in self.expr.walk()):
-            raise EvaluationError("the program has unfilled holes `?`: fit or fill them first")
+        require_filled(self.expr)
 
     def __call__(self, features: BatchFeatures, dtype: torch.dtype = torch.float32
                  ) -> torch.Tensor:

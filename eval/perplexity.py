@@ -15,8 +15,8 @@ import torch
 
 from ..dsl.tokens import Tokens, tokens_from_ids
 from ..models.errors import ModelError
-from ..models.progress import progress_bar
 from ..models.substitute import Head, Substitution, pad
+from ..progress import progress_bar
 
 MAX_TOKENS = 512
 

@@ -15,9 +15,9 @@ import torch
 
 from ..dsl.errors import TokenizerError
 from ..dsl.tokens import Tokens, tokenize
+from ..progress import progress_bar
 from .dump import DTYPES, Dump, DumpError, DumpWriter, open_dump, tri_size
 from .loading import model_name, model_shape
-from .progress import progress_bar
 from .substitute import Substitution, pad
 
 

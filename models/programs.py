@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from ..dsl.errors import EvaluationError
-from ..dsl.nodes import Hole
+from ..dsl.holes import has_holes
 from ..dsl.program import LoadedFile, Program
 from ..dsl.tokens import Tokens
 from ..dsl.torch_backend import BatchFeatures, TorchProgram, batch_features
@@ -283,7 +283,7 @@ def _lowered(program: Program, where: str) -> ProgramSource:
 
 
 def _has_holes(program: Program) -> bool:
-    return any(isinstance(node, Hole) for node in program.closed.walk())
+    return has_holes(program.closed)
 
 
 def library(loaded: LoadedFile) -> list[Program]:

@@ -26,6 +26,7 @@ import numpy as np
 from ..dsl import nodes as n
 from ..dsl.checker import FEATURE_TYPES, Type, check_expr
 from ..dsl.errors import EvaluationError
+from ..dsl.holes import require_filled
 from ..dsl.program import Program
 from . import opcodes as o
 from .columns import COLUMN, Interner
@@ -71,8 +72,7 @@ class CompiledPrograms:
 
 
 def _number(node: n.Node) -> int | float:
-    if isinstance(node, n.Hole):
-        raise EvaluationError("the program has unfilled holes `?`: fit or fill them first")
+    require_filled(node)
     if not isinstance(node, n.Num):
         raise EvaluationError(f"a number is due, not {type(node).__name__}")
     return node.value
@@ -321,8 +321,7 @@ def closed_expression(program: Program | n.Node) -> n.Node:
     for node in expr.walk():
         if isinstance(node, n.Ref):
             raise EvaluationError(f"reference {node.name!r} is not inlined: use Program.closed")
-        if isinstance(node, n.Hole):
-            raise EvaluationError("the program has unfilled holes `?`: fit or fill them first")
+    require_filled(expr)
     check_expr(expr)
     return expr
 

@@ -5,7 +5,6 @@ head's result as soon as its group finishes."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,27 +15,11 @@ from headcode.dsl.program import Program
 from ..scoring import score_corpus
 from .data import Sequences, split_dump
 from .fill import fit_holes
-from .front import Choice, Point, pareto_front
+from .front import Point, pareto_front
 from .library import constrained_curve, deduplicate
 from .rundir import HeadResult, RunDir
 from .search import Candidate, propose
-
-
-@dataclass
-class SynthSettings:
-    """How a run searches (proposers, data split, group size, budgets) and how it chooses."""
-
-    proposers: tuple[str, ...] = ("enum",)
-    n_synth: int = 60
-    n_heldout: int = 20
-    group: int = 8
-    choice: Choice = field(default_factory=Choice)
-    steps: int = 60
-    max_selectors: int = 600  # the enumeration's candidate budget
-    seconds: float | None = None  # time budget of each group's soft-score search
-    llm_candidates: int = 8
-    llm_sequences: int = 4
-    llm: object | None = field(default=None, repr=False)  # an LLMProposer
+from .settings import SynthSettings
 
 
 def _llm_candidates(settings: SynthSettings, synth: Sequences, head: tuple[int, int],

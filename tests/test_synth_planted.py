@@ -13,7 +13,8 @@ from headcode.dsl.tokens import tokenize
 from headcode.models.tokenizer import load_tokenizer
 from headcode.scoring import score_corpus
 from headcode.synth.enumerate import size
-from headcode.synth.pipeline import SynthSettings, synthesize_group
+from headcode.synth.pipeline import synthesize_group
+from headcode.synth.settings import SynthSettings
 
 PLANTED = [
     "prev(2)",                                   # selectors

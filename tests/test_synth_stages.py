@@ -11,8 +11,9 @@ from headcode.scoring import score_corpus
 from headcode.synth.enumerate import enumerate_atoms, size
 from headcode.synth.fit import head_iou, iou_gradient, segment_softmax
 from headcode.synth.path import backward_path, forward_path
-from headcode.synth.pipeline import SynthSettings, synthesize_group
+from headcode.synth.pipeline import synthesize_group
 from headcode.synth.search import DIST_SCALE
+from headcode.synth.settings import SynthSettings
 from headcode.synth.tokensets import set_indicator, token_sets
 
 SOFT = "softmax(3 * [first] + 2 * [k.punct] - 0.5 * dist)"

@@ -1,0 +1,5 @@
+"""`python -m headcode.cli` runs the command line."""
+
+from headcode.cli import main
+
+main()
