@@ -1,7 +1,7 @@
 """Benchmark: scoring a candidate set of programs against every head of stories260K.
 
 Compares, in one run, three ways to get the soft IoU of every (program, head):
-  (a) the compiled engine, `synth.scoring.score`, streaming the memory-mapped dump;
+  (a) the compiled engine, `scoring.score`, streaming the memory-mapped dump;
   (b) the emitted-Python way (how the paper's pipeline scores): the candidates emitted as one
       module by `headcode.dsl.emitter`, each function run on each sequence, then a NumPy IoU
       against each head; timed on a subset of programs and sequences spread evenly over both
@@ -122,6 +122,8 @@ def emitted_module(programs, picks, directory: Path):
 def emitted(functions, dump, seqs) -> tuple[np.ndarray, float]:
     """(b): per-sequence IoU (programs, heads, sequences) and the seconds it took: each emitted
     function run on each sequence, then a NumPy IoU against each head."""
+    from headcode.scoring.iou import soft_iou
+
     heads = len(dump.heads)
     out = np.zeros((len(functions), heads, len(seqs)))
     start = time.perf_counter()
@@ -133,7 +135,7 @@ def emitted(functions, dump, seqs) -> tuple[np.ndarray, float]:
             matrix = function(tokens.texts, tokens.ids, tokens.special)
             for h in range(heads):
                 a = attention[h]
-                out[row, h, k] = np.minimum(matrix, a).sum() / np.maximum(matrix, a).sum()
+                out[row, h, k] = soft_iou(matrix, a)
     return out, time.perf_counter() - start
 
 
@@ -142,8 +144,8 @@ def dense(compiled, dump, seqs, repeat: int, chunk: int = 100) -> float:
     sequence, the best of `repeat` timings)."""
     import torch
 
+    from headcode import scoring
     from headcode.scoring.kernel import program_matrix
-    from headcode.synth import scoring
 
     seconds = 0.0
     for s in seqs:
@@ -187,9 +189,9 @@ def main() -> None:
     import numba
     import torch
 
+    from headcode import scoring
     from headcode.dsl.program import program_from_text
     from headcode.models.dump import open_dump
-    from headcode.synth import scoring
 
     dump_path = args.dump
     if dump_path is None:

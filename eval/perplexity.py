@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from ..dsl.tokens import Tokens, tokens_from_ids
+from ..models.attention import Source
 from ..models.errors import ModelError
 from ..models.substitute import Head, Substitution, pad
 from ..progress import progress_bar
@@ -72,7 +73,7 @@ def perplexity(
     model,
     rows: Sequence[Tokens],
     *,
-    replace: Mapping[Head, object] | None = None,
+    replace: Mapping[Head, Source] | None = None,
     batch_size: int = 8,
     progress: bool = False,
     description: str = "perplexity",
@@ -97,7 +98,7 @@ def perplexity(
 def compare(
     model,
     rows: Sequence[Tokens],
-    replace: Mapping[Head, object],
+    replace: Mapping[Head, Source],
     *,
     batch_size: int = 8,
     progress: bool = False,

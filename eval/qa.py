@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from ..dsl.tokens import Tokens, tokens_from_ids
+from ..models.attention import Source
 from ..models.errors import ModelError
 from ..models.substitute import Head, Substitution, pad
 
@@ -192,7 +193,7 @@ def score(
     tokenizer,
     items: Sequence[Item],
     *,
-    replace: Mapping[Head, object] | None = None,
+    replace: Mapping[Head, Source] | None = None,
     batch_size: int = 16,
 ) -> QAResult:
     """Score every choice of `items` with `model` (heads in `replace` substituted)."""
@@ -232,7 +233,7 @@ def compare(
     model,
     tokenizer,
     items: Sequence[Item],
-    replace: Mapping[Head, object],
+    replace: Mapping[Head, Source],
     *,
     batch_size: int = 16,
 ) -> dict:

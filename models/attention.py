@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Protocol, Union
 
 import torch
 
@@ -60,6 +61,25 @@ class Batch:
         return dataclasses.replace(self, layer=layer, head=head, **tensors)
 
 
+class AttentionSource(Protocol):
+    """What takes the place of one head's softmax probabilities: a row-stochastic causal
+    matrix per row of `batch`, (batch, n, n) or (n, n) shared by all rows (entries above the
+    diagonal are zeroed unless the source sets `causal = True`; rows of padding are ignored)."""
+
+    def matrices(self, batch: Batch, device: torch.device | str,
+                 dtype: torch.dtype) -> torch.Tensor: ...
+
+
+class OutputSource(Protocol):
+    """What takes the place of one head's output vector (e.g. mean-ablation)."""
+
+    def output(self, batch: Batch, device: torch.device | str,
+               dtype: torch.dtype) -> torch.Tensor: ...
+
+
+Source = Union[AttentionSource, OutputSource]  # what a head can be replaced by
+
+
 @dataclass
 class Pass:
     """The state of the forward passes run inside `running(pass_)`.
@@ -69,7 +89,7 @@ class Pass:
     """
 
     config: object
-    replace: Mapping[int, Mapping[int, object]] = field(default_factory=dict)
+    replace: Mapping[int, Mapping[int, Source]] = field(default_factory=dict)
     batch: Batch | None = None
     on_weights: Callable[[int, torch.Tensor], None] | None = None
     on_output: Callable[[int, torch.Tensor], None] | None = None

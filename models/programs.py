@@ -31,7 +31,7 @@ from ..dsl.holes import has_holes
 from ..dsl.program import LoadedFile, Program
 from ..dsl.tokens import Tokens
 from ..dsl.torch_backend import BatchFeatures, TorchProgram, batch_features
-from .attention import Batch
+from .attention import Batch, Source
 from .errors import ModelError
 from .loading import Shape, model_shape
 from .substitute import Head, RandomProgramSource, UniformSource, mean_ablations
@@ -195,7 +195,7 @@ def substitution_plan(
     *,
     reference: Sequence[Tokens] = (),
     seed: int = 0,
-) -> tuple[dict[Head, object], list[Head], int]:
+) -> tuple[dict[Head, Source], list[Head], int]:
     """For the first round(fraction x all the model's heads) of `items` (in their order): their
     {head: source} (programs, or `control`), those heads in order, and how many were asked for
     (more than `len(items)` when the file assigns fewer heads)."""
@@ -249,7 +249,7 @@ def replacements(
     model=None,
     reference: Sequence[Tokens] = (),
     seed: int = 0,
-) -> dict[Head, object]:
+) -> dict[Head, Source]:
     """{head: source} for the chosen heads: their programs, or a control on the same heads.
 
     `uniform`: causal uniform attention. `mean`: the head's mean output over the `reference`

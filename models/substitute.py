@@ -1,13 +1,14 @@
 """Swap heads of a model for sources: programs, or the built-in controls.
 
-A *source* is any object with `matrices(batch, device, dtype) -> Tensor (batch, n, n)`: the
-row-stochastic causal matrix that takes the place of one head's softmax probabilities (entries
-above the diagonal are zeroed; rows of padding are ignored). `batch` is an
-`models.attention.Batch`: the rows' `Tokens` for this forward pass, and for the head being
-replaced its layer, head, query, key, mask and scaling. A source may instead define
-`output(batch, device, dtype)`, overriding the head's output vector (mean-ablation).
-A source may return (n, n) for a matrix shared by all rows, and may set `causal = True` when
-its matrices are zero above the diagonal (the masking step is then skipped).
+A *source* (`models.attention.Source`) is an `AttentionSource`, with
+`matrices(batch, device, dtype) -> Tensor (batch, n, n)`: the row-stochastic causal matrix
+that takes the place of one head's softmax probabilities (entries above the diagonal are
+zeroed; rows of padding are ignored), or an `OutputSource`, with `output(batch, device, dtype)`
+overriding the head's output vector (mean-ablation). `batch` is an `models.attention.Batch`:
+the rows' `Tokens` for this forward pass, and for the head being replaced its layer, head,
+query, key, mask and scaling. A source may return (n, n) for a matrix shared by all rows, and
+may set `causal = True` when its matrices are zero above the diagonal (the masking step is
+then skipped).
 
     sub = Substitution(model, {(2, 3): UniformSource()})
     logits = sub.logits(rows)          # rows: list[Tokens], right-padded inside
@@ -23,7 +24,7 @@ from functools import lru_cache
 import torch
 
 from ..dsl.tokens import Tokens
-from .attention import Batch, Pass, install, running
+from .attention import AttentionSource, Batch, Pass, Source, install, running
 from .errors import ModelError
 from .loading import attention_modules, model_shape, position_limit
 
@@ -71,13 +72,13 @@ class RandomProgramSource:
     One object serves every head it is installed on: the draw depends on (seed, layer, head).
     """
 
-    def __init__(self, sources: Sequence, seed: int = 0):
+    def __init__(self, sources: Sequence[AttentionSource], seed: int = 0):
         if not sources:
             raise ModelError("random program control: the library of sources is empty")
         self.sources = list(sources)
         self.seed = seed
 
-    def choice(self, layer: int, head: int):
+    def choice(self, layer: int, head: int) -> AttentionSource:
         """The source drawn for (layer, head)."""
         rng = random.Random(f"{self.seed}:{layer}:{head}")
         return self.sources[rng.randrange(len(self.sources))]
@@ -107,12 +108,12 @@ def _attention_config(model):
 class Substitution:
     """A model with some heads replaced: `{(layer, head): source}` (empty: the model itself)."""
 
-    def __init__(self, model, replace: Mapping[Head, object] | None = None):
+    def __init__(self, model, replace: Mapping[Head, Source] | None = None):
         install(model)
         self.model = model
         self.shape = model_shape(model)
         self.replace = dict(replace or {})
-        by_layer: dict[int, dict[int, object]] = {}
+        by_layer: dict[int, dict[int, Source]] = {}
         for (layer, head), source in self.replace.items():
             if not (0 <= layer < self.shape.n_layers and 0 <= head < self.shape.n_heads):
                 raise ModelError(

@@ -1,7 +1,8 @@
 """Fitting soft-score coefficients by maximising soft IoU, all heads of a group at once.
 
-The soft IoU of a sequence is S / (2L - S) with S the sum over its entries of min(p, a), p
-the program's weights and a the head's attention; p is a softmax within each query row. Its
+The soft IoU of a sequence is S / (2L - S) (`scoring.iou.overlap_iou`) with S the sum over its
+entries of min(p, a), p the program's weights and a the head's attention; p is a softmax within
+each query row. Its
 gradient with respect to the scores is written out (`iou_gradient`): a hand-written chain rule
 costs a fraction of autograd through scatter and gather.
 """
@@ -12,6 +13,7 @@ from collections.abc import Callable
 
 import torch
 
+from ..scoring.iou import overlap_iou
 from .packed import Packed
 
 
@@ -34,8 +36,7 @@ def _overlaps(weights: torch.Tensor, packed: Packed) -> torch.Tensor:
 
 def head_iou(weights: torch.Tensor, packed: Packed) -> torch.Tensor:
     """Mean soft IoU of per-head weights (heads, entries) against the same heads' attention."""
-    overlap = _overlaps(weights, packed)
-    return (overlap / (2 * packed.lengths.to(weights.dtype) - overlap)).mean(1)
+    return overlap_iou(_overlaps(weights, packed), packed.lengths.to(weights.dtype)).mean(1)
 
 
 def iou_gradient(scores: torch.Tensor, packed: Packed) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,8 +44,9 @@ def iou_gradient(scores: torch.Tensor, packed: Packed) -> tuple[torch.Tensor, to
     respect to the scores (where a higher score would pay)."""
     p = segment_softmax(scores, packed)
     overlap = _overlaps(p, packed)
-    twice = 2 * packed.lengths.to(scores.dtype)
-    iou = (overlap / (twice - overlap)).mean(1)
+    rows = packed.lengths.to(scores.dtype)
+    iou = overlap_iou(overlap, rows).mean(1)
+    twice = 2 * rows
     d_overlap = twice / (twice - overlap) ** 2 / packed.n_seqs  # d mean IoU / d S
     d_p = (p < packed.attention) * d_overlap.index_select(1, packed.seq)
     p_d = p * d_p

@@ -1,5 +1,10 @@
 """Shared test settings: hypothesis runs 200 examples per property, and the location of the
-shared material (`../shared` beside the repository), which tests skip without."""
+shared material (`../shared` beside the repository).
+
+Two tiers: tests/unit needs nothing but the repository (no ../shared, no downloads);
+tests/integration runs real models and texts from ../shared, skips without them, and is marked
+`integration` (tests/integration/conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ settings.register_profile(
 )
 settings.load_profile("headcode")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+SHARED = ROOT.parent / "shared"
 STORIES = SHARED / "models" / "stories260K"
 GPT2_TOKENIZER = SHARED / "tokenizers" / "gpt2"
 VALID_TEXT = SHARED / "data" / "tinystories" / "valid-a.txt"

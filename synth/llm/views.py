@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...dsl.program import Program
+from ...scoring.iou import soft_iou
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,9 +63,8 @@ class Scored:
 
 
 def row_iou(real: np.ndarray, predicted: np.ndarray) -> float:
-    """Soft IoU of two weight vectors: sum of minima over sum of maxima."""
-    top = np.maximum(real, predicted).sum()
-    return float(np.minimum(real, predicted).sum() / top) if top > 0 else 1.0
+    """Soft IoU of two weight vectors (`scoring.iou.soft_iou`)."""
+    return soft_iou(predicted, real)
 
 
 def worst_rows(head: HeadView, predicted: Sequence[np.ndarray], k: int = 3,

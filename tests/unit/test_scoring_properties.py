@@ -16,6 +16,7 @@ from headcode.dsl import nodes as n
 from headcode.dsl import ops
 from headcode.dsl.interpreter import run
 from headcode.scoring import compile_programs, encode_corpus, sequence_ious
+from headcode.scoring.iou import soft_iou
 from headcode.scoring.kernel import program_matrix
 
 BOOL = ["bos", "word_start", "punct", "period", "comma", "quote", "newline", "capital", "digit"]
@@ -153,7 +154,7 @@ def random_attention(seed: int, heads: int, size: int) -> np.ndarray:
 
 def numpy_iou(p: np.ndarray, a: np.ndarray) -> float:
     a = a.astype(np.float64)
-    return float(np.minimum(p, a).sum() / np.maximum(p, a).sum())
+    return soft_iou(p, a)
 
 
 PATTERNS = st.deferred(patterns)  # built once, and a short repr for hypothesis's reports

@@ -4,19 +4,15 @@ import math
 
 import pytest
 import torch
-from conftest import SHARED, STORIES
-from conftest import VALID_TEXT as VALID
 from conftest import random_rows as make_rows
 
 from headcode.eval.perplexity import compare, perplexity, sequences
-from headcode.models.corpus import load_corpus
 from headcode.models.loading import load_model
 from headcode.models.substitute import IdentitySource, UniformSource
 from headcode.models.tiny import tiny_model
 from headcode.models.tokenizer import load_tokenizer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 
 def reference_nll(model, rows):
@@ -51,26 +47,6 @@ def test_compare_reports_baseline_and_substituted():
     assert result["replaced"] == [[0, 3], [1, 0]] and result["tokens"] == 21
     assert math.isclose(result["relative_increase"], result["ppl"] / result["baseline_ppl"] - 1)
     assert result["ppl"] != result["baseline_ppl"]
-
-
-def test_sequences_keep_bos_and_at_most_max_tokens():
-    if not STORIES.is_dir():
-        pytest.skip(f"stories260K not found at {STORIES} (../shared is absent)")
-    tokenizer = load_tokenizer(str(STORIES))
-    rows = sequences(tokenizer, ["Once upon a time " * 200, "Hi.", "  "], max_tokens=512)
-    assert [r.ids[0] for r in rows] == [1, 1]
-    assert len(rows[0]) == 513 and len(rows[1]) < 10
-
-
-@pytest.mark.slow
-def test_stories260k_perplexity_is_5_40():
-    if not (STORIES.is_dir() and VALID.is_file()):
-        pytest.skip(f"stories260K or valid-a.txt not found under {SHARED} (../shared is absent)")
-    model = load_model(STORIES, device="cpu")
-    rows = sequences(load_tokenizer(str(STORIES)), load_corpus(VALID))
-    result = perplexity(model, rows, batch_size=16)
-    assert len(rows) == 3226
-    assert round(result.ppl, 2) == 5.40
 
 
 def test_sequences_stop_at_a_model_s_learned_positions(one_thread):

@@ -4,7 +4,6 @@ the `headcode report` command, on small run directories written here."""
 from __future__ import annotations
 
 import base64
-import html
 import json
 import re
 import shutil
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import STORIES, VALID_TEXT, need_shared, run_cli
+from conftest import run_cli
 
 from headcode.dsl.tokens import Tokens
 from headcode.eval.report import MAX_TOKENS, ReportError, build_report
@@ -303,29 +302,6 @@ def test_cli_report_errors(tmp_path, monkeypatch, capsys, setup, message):
     code, out, err = run_cli(monkeypatch, capsys, "report", run)
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and re.search(message, err)
-
-
-def test_report_of_a_real_synthesis_run(tmp_path, monkeypatch, capsys):
-    model = need_shared(STORIES)
-    run = tmp_path / "run"
-    code, out, err = run_cli(
-        monkeypatch, capsys, "synth", "--model", model, "--text", VALID_TEXT, "--heads",
-        "0.0,0.1", "--synth-sequences", "4", "--heldout-sequences", "2", "--max-tokens", "40",
-        "--out", run)
-    assert code == 0, err
-    code, out, err = run_cli(monkeypatch, capsys, "report", run)
-    assert code == 0, err
-    text = Path(out.strip()).read_text()
-    assert len(images(text)) == 4 and "no perplexity curve" in text  # 2 heatmaps, 2 fronts
-    assert ">head 0.0</b>" in text and ">head 0.1</b>" in text
-    assert "first held-out sequence 4 of the dump" in text
-    for name in ("programs.hc", "surrogates.hc"):
-        lines = (run / name).read_text().splitlines()
-        for above, line in zip(lines, lines[1:]):
-            if line.startswith("head "):
-                iou = re.search(r"held-out IoU ([0-9.]+)", line).group(1)
-                assert f"held-out IoU {iou}" in text
-                assert f"<p class=gloss>{html.escape(above[2:])}</p>" in text
 
 
 def test_recorded_comment_figures():

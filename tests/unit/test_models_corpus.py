@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from conftest import SHARED
 
 from headcode.models.corpus import CorpusError, load_corpus, read_dataset, split_paragraphs
 
@@ -72,10 +71,3 @@ def test_dataset_names_need_the_datasets_package(tmp_path):
         read_dataset(str(tmp_path / "missing"))
 
 
-def test_tinystories_valid_a():
-    path = SHARED / "data" / "tinystories" / "valid-a.txt"
-    if not path.is_file():
-        pytest.skip(f"{path} not found (../shared is absent)")
-    texts = load_corpus(path)
-    assert len(texts) == 3226
-    assert texts[0].startswith("Spot. Spot saw the shiny car")

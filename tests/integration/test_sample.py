@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from conftest import STORIES, need_shared
 
-from headcode.models.corpus import read_text
-from headcode.models.demo import write_corpus
 from headcode.models.errors import ModelError
 
 
@@ -43,9 +41,3 @@ def test_sampling_rejects_bad_counts(stories):
         sample_texts(model, tok, 2, max_new_tokens=3, min_chars=10_000, batch_size=2)
 
 
-def test_corpus_file_reads_back_as_the_same_paragraphs(tmp_path):
-    texts = ["One day, Tom went out.\nHe saw a cat.", "The end."]
-    path = write_corpus(tmp_path / "corpus.txt", texts)
-    assert read_text(path) == texts
-    with pytest.raises(ModelError, match="blank line"):
-        write_corpus(tmp_path / "bad.txt", ["a\n\nb"])

@@ -436,5 +436,5 @@ def test_version_and_help_texts(monkeypatch, capsys):
 def test_the_quickstart_creates_the_text_it_uses():
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert readme.index("> stories.txt") < readme.index("--text-file stories.txt")

@@ -33,7 +33,7 @@ from headcode.synth.llm.left_recursion import left_recursive
 from headcode.synth.llm.regex_gbnf import regex_to_gbnf
 from headcode.synth.llm.served import served_gbnf, served_lark
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "language.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "language.md"
 
 # Not expressions: both the served grammars and parse_expr must reject these.
 INVALID = [

@@ -6,6 +6,7 @@ import importlib.util
 import sys
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import fill_holes, patterns, token_sequences
@@ -108,9 +109,11 @@ def test_parser_and_checker_raise_only_their_own_errors(text):
 
 
 def test_deep_nesting_is_an_error_not_a_crash():
-    for text in ["(" * 5000 + "self" + ")" * 5000, "not " * 5000 + "k.punct",
-                 "prev(" * 3000, "self ?? " * 5000 + "first"]:
-        try:
+    """Deeply nested programs end in a ProgramError that says so (no RecursionError); brackets
+    alone add no depth."""
+    assert show(parse_expr("(" * 5000 + "self" + ")" * 5000)) == "self"
+    for text, message in [("not " * 5000 + "k.punct", "nested too deeply"),
+                          ("self ?? " * 5000 + "first", "nested too deeply"),
+                          ("prev(" * 3000, "unexpected end of program")]:
+        with pytest.raises(ProgramError, match=message):
             check_expr(parse_expr(text), runnable=False)
-        except ProgramError:
-            pass

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from conftest import STORIES, VALID_TEXT, need_shared, run_cli
+from conftest import run_cli
 
 SMALL = ["--synth-sequences", "4", "--heldout-sequences", "2", "--ppl-sequences", "3",
          "--max-tokens", "32", "--heads", "0.0,1.1"]
@@ -47,28 +47,6 @@ def test_demo_on_the_bundled_model_samples_its_own_corpus(tmp_path, monkeypatch,
     assert curve["sequences"] == 3
 
 
-def test_demo_on_any_model_and_text(tmp_path, monkeypatch, capsys, one_thread):
-    need_shared(STORIES)
-    out = tmp_path / "stories"
-    code, stdout, stderr = run_cli(monkeypatch, capsys, "demo", "--model", STORIES,
-                                   "--text", VALID_TEXT, "--out", out, *SMALL, "--device", "cpu")
-    assert code == 0, stderr
-    assert not (out / "corpus.txt").exists()
-    first = _check_run(out, heads=2)
-    assert "perplexity" in stdout
-
-    # `report --curve` measures the same curve again from the run's own settings
-    (out / "curve.json").unlink()
-    (out / "report.html").unlink()
-    code, stdout, stderr = run_cli(monkeypatch, capsys, "report", out, "--curve",
-                                   "--ppl-sequences", "3", "--device", "cpu")
-    assert code == 0, stderr
-    again = _check_run(out, heads=2)
-    assert again == first
-    code, _, stderr = run_cli(monkeypatch, capsys, "report", out, "--text", VALID_TEXT)
-    assert code == 2 and "--text needs --curve" in stderr
-
-
 @pytest.mark.parametrize("args, message", [
     (["--model", "no/such/dir/model"], "no/such/dir/model"),
     (["--heads", "9.9"], "9.9"),
@@ -88,10 +66,3 @@ def test_demo_refuses_a_file_as_its_directory(tmp_path, monkeypatch, capsys):
     assert target.read_text() == "not a directory"
 
 
-def test_demo_needs_enough_paragraphs(tmp_path, monkeypatch, capsys):
-    need_shared(STORIES)
-    text = tmp_path / "short.txt"
-    text.write_text("One day, Tom went out.\n\nHe saw a cat.\n")
-    code, _, stderr = run_cli(monkeypatch, capsys, "demo", "--model", STORIES, "--text", text,
-                              "--out", tmp_path / "d", *SMALL, "--device", "cpu")
-    assert code == 2 and "holds 2 paragraphs" in stderr

@@ -3,16 +3,12 @@ the local task on stories260K scoring exactly as `headcode qa` does, with and wi
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import STORIES, need_shared
 
-from headcode.errors import HeadcodeError
-
-TASK = Path(__file__).parent / "data" / "lm_eval_task"
+TASK = Path(__file__).parents[1] / "data" / "lm_eval_task"
 TASK_NAME = "headcode_stories_qa_mini"
 PROGRAMS = """\
 head 0.0 = first  # held-out IoU 0.5
@@ -28,15 +24,6 @@ def need_lm_eval():
         import lm_eval.models.huggingface  # noqa: F401
     except ImportError as e:
         pytest.skip(f"needs lm_eval with its hf extra (pip install 'headcode[lm-eval]'): {e}")
-
-
-def test_without_lm_eval_the_import_names_the_extra(monkeypatch):
-    for name in [m for m in sys.modules if m == "lm_eval" or m.startswith("lm_eval.")]:
-        monkeypatch.setitem(sys.modules, name, None)
-    monkeypatch.setitem(sys.modules, "lm_eval", None)
-    monkeypatch.delitem(sys.modules, "headcode.eval.lm_eval_adapter", raising=False)
-    with pytest.raises(HeadcodeError, match=r"pip install 'headcode\[lm-eval\]'"):
-        importlib.import_module("headcode.eval.lm_eval_adapter")
 
 
 @pytest.fixture(scope="module")

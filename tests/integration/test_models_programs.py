@@ -17,7 +17,7 @@ from headcode.models.corpus import load_corpus
 from headcode.models.errors import ModelError
 from headcode.models.loading import load_model, model_shape
 from headcode.models.programs import FeatureCache, ProgramSource
-from headcode.models.substitute import RandomProgramSource, Substitution, UniformSource
+from headcode.models.substitute import Substitution, UniformSource
 from headcode.models.tokenizer import load_tokenizer
 
 REALISTIC = "mix(0.5: last(k.period) ?? first, 0.5: decay(causal, 0.8))"
@@ -139,27 +139,6 @@ def test_program_without_tokens_is_a_clear_error(stories):
 # ---------------------------------------------------------------- choosing heads
 
 
-def test_held_out_iou_comment():
-    assert plan.held_out_iou("held-out IoU 0.432, synthesis IoU 0.430, size 12") == 0.432
-    assert plan.held_out_iou("synthesis IoU 0.430") is None
-    assert plan.held_out_iou(None) is None
-
-
-def test_programs_by_iou(heads_file):
-    chosen = plan.programs_by_iou(load_file(heads_file))
-    assert [list(a.head) for a in chosen[:10]] == BY_IOU
-    assert [a.iou for a in chosen] == sorted((a.iou for a in chosen), reverse=True)
-    assert chosen[3].program.label == "sentence_end"
-
-
-def test_head_count_and_fraction():
-    assert [plan.head_count(f, 40) for f in (0, 0.1, 0.25, 0.5, 1)] == [0, 4, 10, 20, 40]
-    assert plan.head_count(0.5, 5) == 3  # halves round up
-    for bad in (-0.1, 1.5, float("nan")):
-        with pytest.raises(ModelError, match=r"in \[0, 1\]"):
-            plan.head_count(bad, 40)
-
-
 def test_bad_head_names_the_head_and_the_shape(stories, tmp_path):
     path = tmp_path / "big.hc"
     path.write_text("head 1.0 = first\nhead 5.2 = prev(1)\n", encoding="utf-8")
@@ -168,23 +147,7 @@ def test_bad_head_names_the_head_and_the_shape(stories, tmp_path):
         plan.check_heads(items, model_shape(stories[0]), str(path))
 
 
-def test_random_control_draws_other_programs_of_the_file(heads_file):
-    loaded = load_file(heads_file)
-    chosen = plan.programs_by_iou(loaded)[:10]
-    library = plan.library(loaded)
-    assert len(library) == 12  # sentence_end and 1.2's program are one meaning
-    sources = plan.replacements(chosen, library, "random", seed=3)
-    again = plan.replacements(chosen, library, "random", seed=3)
-    for a in chosen:
-        control = sources[a.head]
-        assert isinstance(control, RandomProgramSource)
-        drawn = control.choice(*a.head).program
-        assert drawn.closed != a.program.closed
-        assert again[a.head].choice(*a.head).program == drawn
-
-
 # ---------------------------------------------------------------- the command
-
 
 
 def perplexity(monkeypatch, capsys, *args, sequences=20):

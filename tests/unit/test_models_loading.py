@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-from conftest import STORIES
 
 from headcode.errors import HeadcodeError
 from headcode.models.attention import NAME
@@ -34,13 +33,6 @@ def test_each_family_loads_from_a_local_directory(tmp_path, family):
     ids = torch.tensor([[1, 5, 7, 9]])
     with torch.no_grad():
         assert torch.equal(model(ids).logits, eager(ids).logits)
-
-
-def test_stories260k_shape():
-    if not STORIES.is_dir():
-        pytest.skip(f"stories260K not found at {STORIES} (../shared is absent)")
-    shape = model_shape(load_model(STORIES, device="cpu"))
-    assert (shape.n_layers, shape.n_heads, shape.n_kv_heads, shape.kv_groups) == (5, 8, 4, 2)
 
 
 def test_dtype_parameter(tmp_path):

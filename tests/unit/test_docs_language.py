@@ -10,7 +10,7 @@ from headcode.dsl.emitter import emit
 from headcode.dsl.parser import parse_file
 from headcode.dsl.program import load_file
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "language.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "language.md"
 
 
 def _blocks(kind: str, text: str) -> list[str]:

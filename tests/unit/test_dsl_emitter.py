@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from headcode.dsl.emitter import emit
 from headcode.dsl.interpreter import run
@@ -71,3 +72,15 @@ def test_one_program_function_runs_beside_the_runtime(tmp_path):
     alone = load_file(tmp_path / "one.hc")
     assert emit_function(alone.heads[(0, 2)], "head_0_2", "head 0.2") in emit(alone)
     assert emit_function(program_from_text("prev(1)")).startswith("def program(texts")
+
+
+def test_a_program_with_holes_is_not_emitted_but_a_language_error(tmp_path):
+    from headcode.dsl.emitter import emit_function
+    from headcode.dsl.errors import EvaluationError
+
+    path = tmp_path / "holes.hc"
+    path.write_text("named = mix(0.5: prev(?), 0.5: first)\nhead 0.0 = window(1, ?)\n")
+    with pytest.raises(EvaluationError, match="unfilled holes"):
+        emit(load_file(path), "holes")
+    with pytest.raises(EvaluationError, match="unfilled holes"):
+        emit_function(program_from_text("prev(?)"))

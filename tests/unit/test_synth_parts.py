@@ -1,0 +1,81 @@
+"""The remaining synthesis stages on generated tokens and planted attention (no ../shared):
+filling holes, the enumerative proposer, the library, and a whole run from a dump, resumed."""
+
+from __future__ import annotations
+
+import numpy as np
+from synth_data import planted, sequences
+
+from headcode.dsl.interpreter import run
+from headcode.dsl.parser import parse_expr
+from headcode.dsl.printer import show
+from headcode.dsl.program import program_from_text
+from headcode.models.dump import open_dump, write_dump
+from headcode.synth.data import split_dump
+from headcode.synth.fill import fit_holes
+from headcode.synth.library import constrained_curve, deduplicate
+from headcode.synth.pipeline import synthesize
+from headcode.synth.rundir import RunDir
+from headcode.synth.search import propose
+from headcode.synth.settings import SynthSettings
+
+PLANTED = ["prev(2)", "last(k.period) ?? first"]
+
+
+def test_fit_holes_finds_the_planted_number():
+    corpus = planted(sequences(10, 20), ["prev(3)"]).corpus()
+    filled, iou = fit_holes(parse_expr("prev(?)"), corpus, 0)
+    assert show(filled) == "prev(3)" and iou > 0.99
+
+
+def test_the_enumerative_proposer_finds_planted_selectors():
+    synth = planted(sequences(8, 16), PLANTED)
+    candidates = propose(synth.packed(), synth.corpus(), growth=(3,), steps=10,
+                         max_selectors=100, path_terms=2)
+    assert len(candidates) == len(PLANTED)
+    for k, found in enumerate(candidates):
+        best = max(found, key=lambda c: c.iou)
+        assert best.iou > 0.95, (PLANTED[k], show(best.expr))
+        assert {c.origin for c in found} and all(0 <= c.iou <= 1 + 1e-9 for c in found)
+
+
+def test_deduplicate_keeps_the_smallest_of_equal_behaviours():
+    packed = planted(sequences(6, 16), ["first"]).packed()
+    texts = ["shift(self, 1)", "prev(1)", "first", "prev(1)", "window(1, 1)"]
+    exprs = [parse_expr(t) for t in texts]
+    assert [show(e) for e in deduplicate(exprs, packed)] == ["first", "prev(1)"]
+
+
+def test_constrained_curve_adds_the_program_that_helps_most():
+    scores = np.array([[0.9, 0.1, 0.1], [0.2, 0.8, 0.7], [0.5, 0.5, 0.5]])
+    curve = constrained_curve(scores, [1, 2, 5])
+    assert [p["n"] for p in curve] == [1, 2, 3]
+    assert curve[0]["programs"] == [1]  # mean 0.567, the best single program
+    assert curve[1]["programs"] == [1, 0]
+    assert np.isclose(curve[1]["mean_iou"], (0.9 + 0.8 + 0.7) / 3)
+
+
+def _dump(path, tokens, programs):
+    """A dump of one layer whose heads attend exactly as `programs` do."""
+    rows = []
+    for t in tokens:
+        heads = [run(program_from_text(p), t.texts, t.ids, t.special) for p in programs]
+        rows.append((t, np.stack(heads)[None]))
+    return write_dump(path, rows, model="planted", dtype="float32")
+
+
+def test_a_run_from_a_dump_writes_its_programs_and_resumes(tmp_path):
+    dump = open_dump(_dump(tmp_path / "dump", sequences(10, 16), PLANTED))
+    synth, heldout = split_dump(dump, [(0, 1)], 6, 4)
+    assert len(synth.tokens) == 6 and len(heldout.tokens) == 4 and synth.heads == [(0, 1)]
+    settings = SynthSettings(n_synth=6, n_heldout=4, steps=10, max_selectors=100, seconds=0)
+    run_dir = RunDir(tmp_path / "run", settings={"dump": "dump"}, choice=settings.choice)
+    done: list[int] = []
+    results = synthesize(dump, dump.heads, run_dir, settings, advance=done.append)
+    assert [r.key for r in results] == [(0, 0), (0, 1)] and sum(done) == 2
+    assert all(r.explanation.heldout_iou > 0.95 for r in results)
+    programs = (tmp_path / "run" / "programs.hc").read_text()
+    assert "head 0.0 =" in programs and "head 0.1 =" in programs
+    again: list[int] = []
+    resumed = synthesize(dump, dump.heads, run_dir, settings, advance=again.append)
+    assert again == [2] and [r.explanation for r in resumed] == [r.explanation for r in results]
