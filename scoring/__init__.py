@@ -3,6 +3,7 @@
 Programs compile to a small instruction set (`opcodes`) run by one cached Numba kernel
 (`kernel`), so new candidates cost no JIT. Encode a corpus once (`encode_corpus`) and score
 many program sets against it (`score_corpus`, `sequence_ious`), or stream a dump (`score`).
+`iou` holds the reference definition of soft IoU that the engine is tested against.
 """
 
 from .columns import Interner
