@@ -301,11 +301,12 @@ def grammar() -> None:
 
 # ---------------------------------------------------------------- models
 
-_MODEL_HELP = "A causal LM: a local directory (never touches the network) or a Hugging Face hub id."
+_MODEL_HELP = ("A causal LM: a local directory or .gguf file (never touches the network), or a "
+               "Hugging Face hub id.")
 
 # Options that several commands take, declared once.
 _Tokenizer = Annotated[Optional[str], typer.Option(
-    help="Tokenizer directory or hub id (default: the model's).")]
+    help="Tokenizer directory, .gguf file or hub id (default: the model's).")]
 _Dtype = Annotated[str, typer.Option(help="Model weights: float32, float16, bfloat16 or auto.")]
 _Device = Annotated[str, typer.Option(help="auto (cuda when available), cpu, cuda, cuda:N.")]
 _Tolerance = Annotated[float, typer.Option(
@@ -482,6 +483,33 @@ def perplexity(
         typer.echo(
             f"perplexity {result.ppl:.2f} ({len(rows)} sequences, {result.tokens} tokens scored)"
         )
+
+
+@app.command()
+def convert(
+    source: Annotated[Path, typer.Argument(help="A GGUF model file.", metavar="FILE.gguf")],
+    out: Annotated[Path, typer.Argument(
+        help="The Hugging Face directory to write (must not exist).", metavar="OUT_DIR")],
+    overwrite: Annotated[bool, typer.Option(
+        help="Replace an earlier conversion at OUT_DIR (never any other directory).")] = False,
+) -> None:
+    """Convert a GGUF model file to a Hugging Face directory that loads in seconds.
+
+    Every command takes --model FILE.gguf, but dequantising the file takes about 30 s each
+    time; the directory holds the dequantised float32 weights (model.safetensors), the
+    tokenizer and the config, and gives identical logits. It also holds headcode-convert.json,
+    which marks it as a conversion that --overwrite may replace. Needs the gguf extra:
+    pip install 'headcode[gguf]'.
+
+    Example:
+
+    \b
+      headcode convert SmolLM2-135M-Instruct.Q4_1.gguf models/smollm2
+      headcode extract --model models/smollm2 --text stories.txt --out runs/smollm2.dump
+    """
+    from headcode.models.gguf import convert as run_convert
+
+    typer.echo(f"wrote {run_convert(source, out, overwrite=overwrite, say=_say)}")
 
 
 def _check_program_options(replace: Optional[float], order: str, control: Optional[str]) -> None:
@@ -805,7 +833,8 @@ def demo(
     out: Annotated[Path, typer.Option(help="The run and report directory (created; an existing "
                                            "run is continued).")] = Path("runs/demo"),
     model: Annotated[Optional[str], typer.Option(
-        help="Model directory or hub id (default: the bundled demo model).")] = None,
+        help="Model directory, .gguf file or hub id (default: the bundled demo model).")
+    ] = None,
     text: Annotated[Optional[str], typer.Option(
         help="Text file or .jsonl of paragraphs (default: stories sampled from the model).")
     ] = None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -36,14 +37,23 @@ def looks_local(name: str) -> bool:
     return name.startswith(("/", ".", "~")) or name.count("/") > 1
 
 
+# Loaders of tokenizers stored inside a model file, by the file's suffix (`.gguf`): filled by
+# the modules that know those formats (models/gguf.py), so that this module knows no model.
+FILE_TOKENIZERS: dict[str, Callable[[str], object]] = {}
+
+
 def load_tokenizer(name: str):
     """A tokenizer from a local directory or a hub id (a local directory never touches the network).
 
-    A directory holding only GPT-2 style `vocab.json` and `merges.txt` also works.
+    A directory holding only GPT-2 style `vocab.json` and `merges.txt` also works, and so does
+    a model file whose suffix is in `FILE_TOKENIZERS`.
     """
     from transformers import AutoTokenizer, GPT2TokenizerFast
 
     path = Path(name).expanduser()
+    file_loader = FILE_TOKENIZERS.get(path.suffix.lower())
+    if file_loader is not None and not path.is_dir():
+        return file_loader(name)
     local = path.is_dir()
     if not local and looks_local(name):
         raise TokenizerError(f"tokenizer {name!r}: no such directory")

@@ -8,7 +8,11 @@
 - `substitute`: `Substitution(model, {(layer, head): source})` and the control sources.
 - `perplexity`: the protocol's perplexity, baseline vs substituted (`compare`).
 - `tiny`: tiny random models of each supported family, for tests and benchmarks.
+- `gguf`: `.gguf` model files (loaded by `load_model`), and `convert` to a Hugging Face directory.
 
 Submodules are imported explicitly (`from headcode.models.dump import open_dump`): reading a
-dump needs only NumPy.
+dump needs only NumPy. Only `gguf` (light) is imported here: it lets `dsl.tokens.load_tokenizer`
+read the tokenizer of a `.gguf` file wherever headcode's models are in use.
 """
+
+from . import gguf as gguf
