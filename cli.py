@@ -123,7 +123,7 @@ def apply(
         help="An expression, e.g. 'last(k.period) ?? first', or FILE:NAME for a named program. "
              "A predicate P is applied as keys(P).")],
     tokenizer: Annotated[str, typer.Option(
-        help="Tokenizer: a local directory or a Hugging Face hub id.")],
+        help="Tokenizer: a local directory, a .gguf model file or a Hugging Face hub id.")],
     text: Annotated[Optional[str], typer.Option(help="The text to apply the program to.")] = None,
     text_file: Annotated[Optional[Path], typer.Option(
         help="Apply to each blank-line separated paragraph of FILE; prints one JSON object "
@@ -691,8 +691,8 @@ def synth(
     out: Annotated[Path, typer.Option(help="The run directory (created; an existing run is "
                                            "continued).")],
     model: Annotated[Optional[str], typer.Option(
-        help="Model directory or hub id; its attention is extracted into RUN_DIR/dump unless "
-             "--dump is given.")] = None,
+        help="Model directory, .gguf file or hub id; its attention is extracted into "
+             "RUN_DIR/dump unless --dump is given.")] = None,
     text: Annotated[Optional[str], typer.Option(
         help="Text file (blank-line separated paragraphs) or .jsonl to extract from.")] = None,
     dump: Annotated[Optional[Path], typer.Option(

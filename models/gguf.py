@@ -149,6 +149,8 @@ def convert(
     from ..dsl.tokens import load_tokenizer as load_any_tokenizer
     from .loading import load_model
 
+    if not is_gguf(source):
+        raise ModelError(f"{source}: convert reads a .gguf model file")
     source, out = check_file(source), Path(os.path.abspath(out))
     check_target(out, overwrite)
     check_extra()

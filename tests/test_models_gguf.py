@@ -143,6 +143,7 @@ def test_convert_cli_errors_are_one_line(monkeypatch, capsys, tmp_path, not_gguf
     cases = [
         ([not_gguf, tmp_path / "out"], "is not a GGUF file"),
         ([tmp_path / "missing.gguf", tmp_path / "out"], "no such file"),
+        ([mine, tmp_path / "out"], "convert reads a .gguf model file"),
         ([fake_gguf, mine], "already exists"),
         ([fake_gguf, mine, "--overwrite"], "is not a headcode conversion"),
         ([fake_gguf, tmp_path / "out"], "cannot load causal LM"),
