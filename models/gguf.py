@@ -169,7 +169,7 @@ def convert(
         model.save_pretrained(partial)
         tokenizer.save_pretrained(partial)
         marker = {
-            "source": str(source),
+            "source": os.path.abspath(source),
             "source_bytes": source.stat().st_size,
             "dtype": "float32",
             "headcode": version("headcode"),
