@@ -93,11 +93,12 @@ def fail(lines: list[str] | str, code: int = 2) -> None:
 
 # ---------------------------------------------------------------- shared options
 
-MODEL_HELP = "A causal LM: a local directory (never touches the network) or a Hugging Face hub id."
+MODEL_HELP = ("A causal LM: a local directory or .gguf file (never touches the network), or a "
+              "Hugging Face hub id.")
 
 # Options that several commands take, declared once.
 Tokenizer = Annotated[Optional[str], typer.Option(
-    help="Tokenizer directory or hub id (default: the model's).")]
+    help="Tokenizer directory, .gguf file or hub id (default: the model's).")]
 Dtype = Annotated[str, typer.Option(help="Model weights: float32, float16, bfloat16 or auto.")]
 Device = Annotated[str, typer.Option(help="auto (cuda when available), cpu, cuda, cuda:N.")]
 Tolerance = Annotated[float, typer.Option(

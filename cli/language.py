@@ -48,7 +48,7 @@ def apply(
         help="An expression, e.g. 'last(k.period) ?? first', or FILE:NAME for a named program. "
              "A predicate P is applied as keys(P).")],
     tokenizer: Annotated[str, typer.Option(
-        help="Tokenizer: a local directory or a Hugging Face hub id.")],
+        help="Tokenizer: a local directory, a .gguf model file or a Hugging Face hub id.")],
     text: Annotated[Optional[str], typer.Option(help="The text to apply the program to.")] = None,
     text_file: Annotated[Optional[Path], typer.Option(
         help="Apply to each blank-line separated paragraph of FILE; prints one JSON object "

@@ -1,4 +1,4 @@
-"""Commands that run models: extract, perplexity."""
+"""Commands that run models: extract, perplexity, convert."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from .app import (
     check_program_options,
     fail,
     program_sources,
+    say,
 )
 
 
@@ -202,3 +203,30 @@ def _echo_comparison(lm, rows: list, sources: dict, chosen: list, control: Optio
         f"({len(rows)} sequences, {result['tokens']} tokens scored)"
     )
     typer.echo("replaced: " + (" ".join(f"{la}.{h}" for la, h in chosen) or "none"))
+
+
+@app.command()
+def convert(
+    source: Annotated[Path, typer.Argument(help="A GGUF model file.", metavar="FILE.gguf")],
+    out: Annotated[Path, typer.Argument(
+        help="The Hugging Face directory to write (must not exist).", metavar="OUT_DIR")],
+    overwrite: Annotated[bool, typer.Option(
+        help="Replace an earlier conversion at OUT_DIR (never any other directory).")] = False,
+) -> None:
+    """Convert a GGUF model file to a Hugging Face directory that loads in seconds.
+
+    Every command takes --model FILE.gguf, but dequantising the file takes about 30 s each
+    time; the directory holds the dequantised float32 weights (model.safetensors), the
+    tokenizer and the config, and gives identical logits. It also holds headcode-convert.json,
+    which marks it as a conversion that --overwrite may replace. Needs the gguf extra:
+    pip install 'headcode[gguf]'.
+
+    Example:
+
+    \b
+      headcode convert SmolLM2-135M-Instruct.Q4_1.gguf models/smollm2
+      headcode extract --model models/smollm2 --text stories.txt --out runs/smollm2.dump
+    """
+    from headcode.models.gguf import convert as run_convert
+
+    typer.echo(f"wrote {run_convert(source, out, overwrite=overwrite, say=say)}")

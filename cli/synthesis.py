@@ -27,8 +27,8 @@ def synth(
     out: Annotated[Path, typer.Option(help="The run directory (created; an existing run is "
                                            "continued).")],
     model: Annotated[Optional[str], typer.Option(
-        help="Model directory or hub id; its attention is extracted into RUN_DIR/dump unless "
-             "--dump is given.")] = None,
+        help="Model directory, .gguf file or hub id; its attention is extracted into "
+             "RUN_DIR/dump unless --dump is given.")] = None,
     text: Annotated[Optional[str], typer.Option(
         help="Text file (blank-line separated paragraphs) or .jsonl to extract from.")] = None,
     dump: Annotated[Optional[Path], typer.Option(
@@ -171,7 +171,8 @@ def demo(
     out: Annotated[Path, typer.Option(help="The run and report directory (created; an existing "
                                            "run is continued).")] = DemoSettings.out,
     model: Annotated[Optional[str], typer.Option(
-        help="Model directory or hub id (default: the bundled demo model).")] = None,
+        help="Model directory, .gguf file or hub id (default: the bundled demo model).")
+    ] = None,
     text: Annotated[Optional[str], typer.Option(
         help="Text file or .jsonl of paragraphs (default: stories sampled from the model).")
     ] = None,

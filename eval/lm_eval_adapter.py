@@ -10,8 +10,8 @@ lm_eval has no plugin mechanism for models, so its command line is run through t
     import headcode.eval.lm_eval_adapter  # registers `headcode`
     lm_eval.simple_evaluate(model="headcode", model_args="pretrained=DIR,programs=heads.hc", ...)
 
-model_args: `pretrained` (directory or hub id), `tokenizer`, `device` (default auto), `dtype`
-(default float32), `programs` (a program file; without it the model runs unchanged),
+model_args: `pretrained` (directory, .gguf file or hub id), `tokenizer`, `device` (default
+auto), `dtype` (default float32), `programs` (a program file; without it the model runs unchanged),
 `replace` (fraction of all heads, default 0.25), `order` (iou or file), `control` (uniform,
 mean or random), `seed`, and for `control=mean` a `reference` corpus (`reference_sequences`
 paragraphs of a text or .jsonl file). The rest goes to lm_eval's HFLM (`batch_size`, ...).
@@ -106,7 +106,8 @@ class HeadcodeLM(HFLM):
         **kwargs,
     ) -> None:
         if not isinstance(pretrained, str):
-            raise ModelError("the headcode model type takes pretrained=DIRECTORY or a hub id")
+            raise ModelError("the headcode model type takes pretrained=DIRECTORY, a .gguf "
+                             "file or a hub id")
         if programs is None and (control is not None or reference is not None):
             raise ModelError("control and reference need programs=FILE")
         model = load_model(pretrained, dtype=dtype, device=_device(device))

@@ -1,7 +1,8 @@
-"""Load a Hugging Face causal LM (hub id or local directory) and describe its attention shape.
+"""Load a Hugging Face causal LM (hub id, local directory or `.gguf` file) and describe its
+attention shape.
 
-A local directory never touches the network; a hub id goes through the Hugging Face cache and
-respects `HF_HUB_OFFLINE`. Every failure is a one-line `ModelError`.
+A local directory or file never touches the network; a hub id goes through the Hugging Face
+cache and respects `HF_HUB_OFFLINE`. Every failure is a one-line `ModelError`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from . import gguf
 from .errors import ModelError
 from .tokenizer import looks_local
 
@@ -77,7 +79,8 @@ def load_model(
     device: str | torch.device = "auto",
     attn_implementation: str | None = None,
 ):
-    """A causal LM in eval mode on `device`, from a local directory or a hub id.
+    """A causal LM in eval mode on `device`, from a local directory, a hub id or a `.gguf`
+    file (dequantised, see `models.gguf`).
 
     `attn_implementation` defaults to headcode's own attention (eager semantics, able to
     substitute and capture heads; see `models.attention`).
@@ -90,28 +93,33 @@ def load_model(
     register()
     path = Path(name)
     local = path.is_dir()
+    if gguf.is_gguf(name):
+        source, local = gguf.model_arguments(name), True
+    else:
+        source = {"pretrained_model_name_or_path": str(name), "local_files_only": local}
     if not local and not path.exists() and looks_local(str(name)):
         raise ModelError(f"model {str(name)!r}: no such directory")
     if path.exists() and not local:
         raise ModelError(f"model {str(name)!r}: not a directory")
-    if local and not (path / "config.json").is_file():
+    if path.is_dir() and not (path / "config.json").is_file():
         raise ModelError(f"model directory {str(name)!r} has no config.json")
     target = resolve_device(device)
     hf_logging.disable_progress_bar()
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            str(name),
+            **source,
             dtype=resolve_dtype(dtype),
-            local_files_only=local,
             attn_implementation=attn_implementation or NAME,
         )
     except ModelError:
         raise
-    except (OSError, ValueError, KeyError, ImportError) as error:
-        where = "local directory" if local else "hub id"
+    except (OSError, ValueError, KeyError, ImportError, *gguf.CORRUPT_FILE_ERRORS) as error:
+        where = "GGUF file" if "gguf_file" in source else "local directory" if local else "hub id"
         raise ModelError(
             f"cannot load causal LM {str(name)!r} ({where}): {_first_line(error)}"
         ) from None
+    if "gguf_file" in source:  # named by its file, not by the directory transformers was given
+        model.name_or_path = model.config.name_or_path = str(name)
     check_supported(model)
     return model.to(target).eval()
 

@@ -1,10 +1,12 @@
-"""Loading tokenizers (through transformers): a local directory or a Hugging Face hub id."""
+"""Loading tokenizers (through transformers): a local directory, a `.gguf` model file or a Hugging
+Face hub id."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..dsl.errors import TokenizerError
+from . import gguf
 
 
 def looks_local(name: str) -> bool:
@@ -15,10 +17,13 @@ def looks_local(name: str) -> bool:
 def load_tokenizer(name: str):
     """A tokenizer from a local directory or a hub id (a local directory never touches the network).
 
-    A directory holding only GPT-2 style `vocab.json` and `merges.txt` also works.
+    A directory holding only GPT-2 style `vocab.json` and `merges.txt` also works, and so does
+    a `.gguf` model file (its own tokenizer, `models.gguf`).
     """
     from transformers import AutoTokenizer, GPT2TokenizerFast
 
+    if gguf.is_gguf(name):
+        return gguf.load_tokenizer(name)
     path = Path(name).expanduser()
     local = path.is_dir()
     if not local and looks_local(name):

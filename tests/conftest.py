@@ -24,6 +24,7 @@ SHARED = ROOT.parent / "shared"
 STORIES = SHARED / "models" / "stories260K"
 GPT2_TOKENIZER = SHARED / "tokenizers" / "gpt2"
 VALID_TEXT = SHARED / "data" / "tinystories" / "valid-a.txt"
+SMOLLM2_GGUF = SHARED / "models" / "smollm2-135m-instruct" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def need_shared(path: Path) -> Path:
