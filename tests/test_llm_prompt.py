@@ -45,7 +45,7 @@ def test_the_reference_is_the_documentation_and_the_served_grammar():
     text = language_reference()
     assert "## Token features" in text and "## Types and expressions" in text
     assert "| `word_start` | predicate |" in text
-    assert "%ignore WS" in text and "start: expr" in text
+    assert "start: pattern" in text and "q_pred" in text  # the typed served grammar
     examples = re.findall(r"^- `(.+?)`: ", text.split("## Examples", 1)[1], flags=re.M)
     assert len(examples) >= 17 and "shift(same(text) - self, 1) ?? first" in examples
     for example in examples:

@@ -47,14 +47,33 @@ class SummaryLimits:
     misses: int = 3
 
 
+@dataclass(frozen=True)
+class PromptStyle:
+    """How long the prompt is: the attention summary's limits, how many worked examples
+    (None: all), and whether the reference holds the *Types and expressions* section and the
+    served grammar."""
+
+    limits: SummaryLimits = SummaryLimits()
+    examples: int | None = None
+    full_reference: bool = True
+
+
+PROMPT_STYLES = {
+    "full": PromptStyle(),
+    # for small local models (a 135M model on 2 cores reads ~6k prompt tokens in minutes)
+    "compact": PromptStyle(SummaryLimits(sequences=1, tokens=32, high=6, mid=4, low=3,
+                                         history=3, misses=1), examples=8, full_reference=False),
+}
+
 HIGH, MID, LOW = 0.5, 0.2, 0.05  # stratum bounds: high >= 0.5 > mid >= 0.2 > low >= 0.05
 
 
 # ------------------------------------------------------------------ the reference
 
 @cache
-def language_reference(doc: Path = LANGUAGE_DOC) -> str:
-    """The system prompt: role, reference sections, grammar and worked examples."""
+def language_reference(doc: Path = LANGUAGE_DOC, style: PromptStyle = PromptStyle()) -> str:
+    """The system prompt: role, reference sections, the served grammar and worked examples
+    (the compact style: role, token features and fewer examples)."""
     try:
         text = doc.read_text(encoding="utf-8")
     except OSError:
@@ -64,10 +83,13 @@ def language_reference(doc: Path = LANGUAGE_DOC) -> str:
     missing = [s for s in (*REFERENCE_SECTIONS, "Worked head patterns") if s not in sections]
     if missing:
         raise LLMError(f"{doc}: no section {missing[0]!r} to build the LLM prompt from")
+    titles = REFERENCE_SECTIONS if style.full_reference else REFERENCE_SECTIONS[:1]
     parts = [ROLE, "# The headcode language"]
-    parts += [f"## {title}\n\n{sections[title]}" for title in REFERENCE_SECTIONS]
-    parts.append("## Grammar of one program (Lark)\n\n" + served_lark().strip())
-    parts.append("## Examples\n\n" + "\n".join(_examples(sections["Worked head patterns"])))
+    parts += [f"## {title}\n\n{sections[title]}" for title in titles]
+    if style.full_reference:
+        parts.append("## Grammar of one program (Lark)\n\n" + served_lark().strip())
+    examples = _examples(sections["Worked head patterns"])[:style.examples]
+    parts.append("## Examples\n\n" + "\n".join(examples))
     return "\n\n".join(parts)
 
 
