@@ -4,12 +4,14 @@ head's result as soon as its group finishes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from headcode.dsl.interpreter import run as run_program
+from headcode.dsl.parser import parse_expr
 from headcode.dsl.printer import show
 from headcode.dsl.program import Program
 
@@ -20,6 +22,20 @@ from .library import constrained_curve, deduplicate
 from .rundir import HeadResult, RunDir
 from .scoring import score_corpus
 from .search import Candidate, propose
+
+if TYPE_CHECKING:
+    from .llm.views import HeadView, Scored
+
+# What a head with no candidate at all gets (an LLM-only run whose replies all failed): the
+# best of these by synthesis IoU, with origin `baseline`.
+BASELINES = ("first", "self", "prev(1)", "causal")
+
+
+class Proposer(Protocol):
+    """Proposes checked programs for one head, shown its attention and the best so far (the
+    LLM proposer)."""
+
+    def propose(self, head: HeadView, history: Sequence[Scored] = ()) -> list[Program]: ...
 
 
 @dataclass
@@ -34,9 +50,8 @@ class SynthSettings:
     steps: int = 60
     max_selectors: int = 600  # the enumeration's candidate budget
     seconds: float | None = None  # time budget of each group's soft-score search
-    llm_candidates: int = 8
-    llm_sequences: int = 4
-    llm: object | None = field(default=None, repr=False)  # an LLMProposer
+    llm_sequences: int = 4  # synthesis sequences the LLM is shown
+    llm: Proposer | None = field(default=None, repr=False)
 
 
 def _llm_candidates(settings: SynthSettings, synth: Sequences, head: tuple[int, int],
@@ -52,11 +67,20 @@ def _llm_candidates(settings: SynthSettings, synth: Sequences, head: tuple[int, 
         predicted = [run_program(c.expr, t.texts, t.ids, t.special) for t in synth.tokens[:k]]
         history.append(Scored(Program(c.expr), c.iou, worst_rows(view, predicted)))
     out = []
-    for program in settings.llm.propose(view, history, n=settings.llm_candidates):
+    for program in settings.llm.propose(view, history):
         fitted = fit_holes(program.closed, corpus, column)
         if fitted is not None:
             out.append(Candidate(fitted[0], fitted[1], "llm"))
     return out
+
+
+def _baselines(corpus, columns: list[int]) -> list[Candidate]:
+    """For each head column, the best of `BASELINES` on the synthesis sequences."""
+    exprs = [parse_expr(text) for text in BASELINES]
+    scores = score_corpus(exprs, corpus)
+    best = [int(scores[:, column].argmax()) for column in columns]
+    return [Candidate(exprs[b], float(scores[b, column]), "baseline")
+            for b, column in zip(best, columns)]
 
 
 def synthesize_group(synth: Sequences, heldout: Sequences, settings: SynthSettings,
@@ -73,6 +97,12 @@ def synthesize_group(synth: Sequences, heldout: Sequences, settings: SynthSettin
             say(f"asking the LLM about head {head[0]}.{head[1]}")
             candidates[column] += _llm_candidates(settings, synth, head, column, corpus,
                                                   candidates[column])
+    empty = [column for column, found in enumerate(candidates) if not found]
+    if empty:
+        for column, candidate in zip(empty, _baselines(corpus, empty)):
+            head = heads[column]
+            say(f"head {head[0]}.{head[1]}: no candidate; baseline {show(candidate.expr)}")
+            candidates[column].append(candidate)
     say("re-ranking on held-out sequences")
     pool = list(dict.fromkeys(c.expr for cs in candidates for c in cs))
     held = score_corpus(pool, heldout.corpus()) if pool else np.zeros((0, len(heads)))

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ...dsl.errors import LLMError
-
 from ...dsl.holes import has_holes
 from ...dsl.printer import show
 from ...dsl.program import Program
