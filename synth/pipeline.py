@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from headcode.dsl.holes import has_holes
 from headcode.dsl.interpreter import run as run_program
 from headcode.dsl.parser import parse_expr
 from headcode.dsl.printer import show
@@ -66,11 +67,15 @@ def _llm_candidates(settings: SynthSettings, synth: Sequences, head: tuple[int, 
     for c in sorted(known, key=lambda c: -c.iou)[:3]:
         predicted = [run_program(c.expr, t.texts, t.ids, t.special) for t in synth.tokens[:k]]
         history.append(Scored(Program(c.expr), c.iou, worst_rows(view, predicted)))
-    out = []
+    out, complete = [], []
     for program in settings.llm.propose(view, history):
-        fitted = fit_holes(program.closed, corpus, column)
-        if fitted is not None:
+        if not has_holes(program.closed):
+            complete.append(program.closed)
+        elif (fitted := fit_holes(program.closed, corpus, column)) is not None:
             out.append(Candidate(fitted[0], fitted[1], "llm"))
+    if complete:  # programs without holes: only scored (fitting finds nothing to fill)
+        scores = score_corpus(complete, corpus)[:, column]
+        out += [Candidate(e, float(iou), "llm") for e, iou in zip(complete, scores)]
     return out
 
 
