@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 BASELINES = ("first", "self", "prev(1)", "causal")
 
 
+HISTORY = 12  # the best candidates so far shown to the LLM proposer (its prompt style picks)
+
+
 class Proposer(Protocol):
     """Proposes checked programs for one head, shown its attention and the best so far (the
     LLM proposer)."""
@@ -64,7 +67,7 @@ def _llm_candidates(settings: SynthSettings, synth: Sequences, head: tuple[int, 
     view = HeadView([t.texts for t in synth.tokens[:k]], synth.matrices(head, k),
                     layer=head[0], head=head[1])
     history = []
-    for c in sorted(known, key=lambda c: -c.iou)[:3]:
+    for c in sorted(known, key=lambda c: -c.iou)[:HISTORY]:
         predicted = [run_program(c.expr, t.texts, t.ids, t.special) for t in synth.tokens[:k]]
         history.append(Scored(Program(c.expr), c.iou, worst_rows(view, predicted)))
     out, complete = [], []

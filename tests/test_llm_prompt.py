@@ -137,6 +137,15 @@ def test_history_shows_the_best_programs_first_with_their_misses():
     assert "self" not in text
 
 
+def test_a_compact_history_leaves_out_long_programs():
+    head = head_view()
+    long = "softmax(" + " + ".join(f"{k}.5 * [prev({k})]" for k in range(1, 12)) + ")"
+    history = [Scored(program_from_text(long), 0.9), Scored(program_from_text("prev(1)"), 0.5)]
+    text = history_summary(head, history, SummaryLimits(program_chars=120))
+    assert len(long) > 120 and "softmax" not in text and "1. IoU 0.500: prev(1)" in text
+    assert "softmax" in history_summary(head, history, SummaryLimits())
+
+
 def test_first_message_asks_for_n_programs():
     message = first_message(head_view(), [], 6, "INSTRUCTION")
     assert message.endswith("Propose 6 different candidate programs for this head. INSTRUCTION")

@@ -36,7 +36,8 @@ example tokens. Write ? for a number you cannot tell: the synthesizer fits it.""
 @dataclass(frozen=True)
 class SummaryLimits:
     """How much a prompt shows: sequences, tokens per sequence, edges per stratum, programs of
-    the history, and missed rows per program."""
+    the history, missed rows per program, and the longest program text shown (None: any; the
+    enumeration's best fits are often soft scores of hundreds of characters)."""
 
     sequences: int = 3
     tokens: int = 64
@@ -45,6 +46,7 @@ class SummaryLimits:
     low: int = 6
     history: int = 5
     misses: int = 3
+    program_chars: int | None = None
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ PROMPT_STYLES = {
     "full": PromptStyle(),
     # for small local models (a 135M model on 2 cores reads ~6k prompt tokens in minutes)
     "compact": PromptStyle(SummaryLimits(sequences=1, tokens=32, high=6, mid=4, low=3,
-                                         history=3, misses=1), examples=8, full_reference=False),
+                                         history=3, misses=1, program_chars=120),
+                           examples=8, full_reference=False),
 }
 
 HIGH, MID, LOW = 0.5, 0.2, 0.05  # stratum bounds: high >= 0.5 > mid >= 0.2 > low >= 0.05
@@ -192,7 +195,9 @@ def miss_line(head: HeadView, miss: RowMiss) -> str:
 def history_summary(head: HeadView, history: Sequence[Scored],
                     limits: SummaryLimits = SummaryLimits()) -> str:
     """The best programs so far, best first, each with the rows it misses most."""
-    best = sorted(history, key=lambda s: -s.iou)[:limits.history]
+    shown = [s for s in history if limits.program_chars is None
+             or len(show(s.program.closed)) <= limits.program_chars]
+    best = sorted(shown, key=lambda s: -s.iou)[:limits.history]
     lines = [f"Programs tried so far ({len(history)}), best first:"]
     for rank, scored in enumerate(best, 1):
         lines.append(f"{rank}. IoU {scored.iou:.3f}: {show(scored.program.closed)}")
