@@ -697,8 +697,8 @@ def synth(
     base_url: Annotated[Optional[str], typer.Option(
         help="OpenAI-compatible endpoint; key from HEADCODE_API_KEY or OPENAI_API_KEY.")] = None,
     llm_timeout: Annotated[float, typer.Option(
-        min=1, help="Seconds to wait for one LLM reply; a reply not come in time is not asked "
-                    "for again (a local server may still be computing it).")] = LLMConfig.timeout,
+        min=1, help="Seconds to wait for one LLM reply; a request that times out is not sent "
+                    "again (a local server may still be computing it).")] = LLMConfig.timeout,
     llm_prompt: Annotated[str, typer.Option(
         help="full, or compact: fewer examples and edges, for small local models.")
     ] = LLMConfig.prompt,
