@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from headcode.synth.front import Choice
+from headcode.synth.llm.config import PROMPTS, LLMConfig
 from headcode.synth.settings import SynthSettings
 from headcode.workflow import (
     RUN_MAX_TOKENS,
@@ -63,6 +64,16 @@ def synth(
     ] = None,
     base_url: Annotated[Optional[str], typer.Option(
         help="OpenAI-compatible endpoint; key from HEADCODE_API_KEY or OPENAI_API_KEY.")] = None,
+    llm_timeout: Annotated[float, typer.Option(
+        min=1, help="Seconds to wait for one LLM reply; a request that times out is not sent "
+                    "again (a local server may still be computing it).")] = LLMConfig.timeout,
+    llm_prompt: Annotated[str, typer.Option(
+        help="full, or compact: fewer examples and edges, for small local models.")
+    ] = LLMConfig.prompt,
+    llm_candidates: Annotated[int, typer.Option(
+        min=1, help="Programs asked of the LLM per head.")] = LLMConfig.candidates,
+    llm_max_tokens: Annotated[Optional[int], typer.Option(
+        min=1, help="Most tokens per LLM reply (default: the server's).")] = None,
 ) -> None:
     """Synthesize a program for every head and check it on held-out text.
 
@@ -100,16 +111,21 @@ def synth(
             fail("--proposer llm needs --llm-model (and --base-url for a local server)")
         if jobs > 1:
             fail("--jobs > 1 works with --proposer enum only")
-        from headcode.synth.llm.client import LLMClient, LLMConfig
+        from headcode.synth.llm.client import LLMClient
         from headcode.synth.llm.proposer import LLMProposer
 
+        if llm_prompt not in PROMPTS:
+            fail(f"--llm-prompt must be {' or '.join(PROMPTS)} (got {llm_prompt!r})")
         config = LLMConfig(backend=llm_backend, model=llm_model, base_url=base_url,
-                           log_path=out / "llm-log.jsonl")
+                           log_path=out / "llm-log.jsonl", timeout=llm_timeout,
+                           prompt=llm_prompt, candidates=llm_candidates, max_tokens=llm_max_tokens)
         settings.llm = LLMProposer(LLMClient(config))
     start = time.perf_counter()
     make_dir(out, is_run)
     results = synthesize_run(out, model, text, dump, heads, proposer, settings, max_tokens,
                              device, jobs)
+    if settings.llm is not None:
+        typer.echo(settings.llm.summary())
     typer.echo(f"{iou_summary(results)}, {time.perf_counter() - start:.0f} s; wrote "
                f"{out}/programs.hc (explanations) and {out}/surrogates.hc")
 

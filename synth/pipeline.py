@@ -8,7 +8,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from headcode.dsl.holes import has_holes
 from headcode.dsl.interpreter import run as run_program
+from headcode.dsl.parser import parse_expr
 from headcode.dsl.printer import show
 from headcode.dsl.program import Program
 
@@ -21,6 +23,13 @@ from .rundir import HeadResult, RunDir
 from .search import Candidate, propose
 from .settings import SynthSettings
 
+# What a head with no candidate at all gets (an LLM-only run whose replies all failed): the
+# best of these by synthesis IoU, with origin `baseline`.
+BASELINES = ("first", "self", "prev(1)", "causal")
+
+
+HISTORY = 12  # the best candidates so far shown to the LLM proposer (its prompt style picks)
+
 
 def _llm_candidates(settings: SynthSettings, synth: Sequences, head: tuple[int, int],
                     column: int, corpus, known: list[Candidate]) -> list[Candidate]:
@@ -31,15 +40,28 @@ def _llm_candidates(settings: SynthSettings, synth: Sequences, head: tuple[int, 
     view = HeadView([t.texts for t in synth.tokens[:k]], synth.matrices(head, k),
                     layer=head[0], head=head[1])
     history = []
-    for c in sorted(known, key=lambda c: -c.iou)[:3]:
+    for c in sorted(known, key=lambda c: -c.iou)[:HISTORY]:
         predicted = [run_program(c.expr, t.texts, t.ids, t.special) for t in synth.tokens[:k]]
         history.append(Scored(Program(c.expr), c.iou, worst_rows(view, predicted)))
-    out = []
-    for program in settings.llm.propose(view, history, n=settings.llm_candidates):
-        fitted = fit_holes(program.closed, corpus, column)
-        if fitted is not None:
+    out, complete = [], []
+    for program in settings.llm.propose(view, history):
+        if not has_holes(program.closed):
+            complete.append(program.closed)
+        elif (fitted := fit_holes(program.closed, corpus, column)) is not None:
             out.append(Candidate(fitted[0], fitted[1], "llm"))
+    if complete:  # programs without holes: only scored (fitting finds nothing to fill)
+        scores = score_corpus(complete, corpus)[:, column]
+        out += [Candidate(e, float(iou), "llm") for e, iou in zip(complete, scores)]
     return out
+
+
+def _baselines(corpus, columns: list[int]) -> list[Candidate]:
+    """For each head column, the best of `BASELINES` on the synthesis sequences."""
+    exprs = [parse_expr(text) for text in BASELINES]
+    scores = score_corpus(exprs, corpus)
+    best = [int(scores[:, column].argmax()) for column in columns]
+    return [Candidate(exprs[b], float(scores[b, column]), "baseline")
+            for b, column in zip(best, columns)]
 
 
 def synthesize_group(synth: Sequences, heldout: Sequences, settings: SynthSettings,
@@ -56,6 +78,12 @@ def synthesize_group(synth: Sequences, heldout: Sequences, settings: SynthSettin
             say(f"asking the LLM about head {head[0]}.{head[1]}")
             candidates[column] += _llm_candidates(settings, synth, head, column, corpus,
                                                   candidates[column])
+    empty = [column for column, found in enumerate(candidates) if not found]
+    if empty:
+        for column, candidate in zip(empty, _baselines(corpus, empty)):
+            head = heads[column]
+            say(f"head {head[0]}.{head[1]}: no candidate; baseline {show(candidate.expr)}")
+            candidates[column].append(candidate)
     say("re-ranking on held-out sequences")
     pool = list(dict.fromkeys(c.expr for cs in candidates for c in cs))
     held = score_corpus(pool, heldout.corpus()) if pool else np.zeros((0, len(heads)))

@@ -14,11 +14,10 @@ if TYPE_CHECKING:
 
 
 class Proposer(Protocol):
-    """Proposes programs for one head from a view of its attention and the best programs so
-    far (e.g. `synth.llm.proposer.LLMProposer`); holes `?` are fitted afterwards."""
+    """Proposes checked programs for one head, shown its attention and the best so far (e.g.
+    `synth.llm.proposer.LLMProposer`); holes `?` are fitted afterwards."""
 
-    def propose(self, head: HeadView, history: Sequence[Scored] = (),
-                n: int = 8) -> list[Program]: ...
+    def propose(self, head: HeadView, history: Sequence[Scored] = ()) -> list[Program]: ...
 
 
 @dataclass
@@ -33,6 +32,5 @@ class SynthSettings:
     steps: int = 60
     max_selectors: int = 600  # the enumeration's candidate budget
     seconds: float | None = None  # time budget of each group's soft-score search
-    llm_candidates: int = 8
-    llm_sequences: int = 4
+    llm_sequences: int = 4  # synthesis sequences the LLM is shown
     llm: Proposer | None = field(default=None, repr=False)  # needed when "llm" in proposers

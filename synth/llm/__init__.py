@@ -1,17 +1,25 @@
 """The LLM proposer: candidate head programs from a language model behind any OpenAI-compatible
-server, constrained by the language's grammar where the server can, and always parsed and
-type-checked (never executed) before use. See docs/llm.md."""
+server, constrained by the language's typed grammar where the server can, and always parsed and
+type-checked (never executed) before use. See docs/llm.md.
 
-from .backends import BACKENDS, LLMRequest
-from .client import LLMClient, LLMConfig
-from .costs import read_log, totals
-from .prompt import SummaryLimits
-from .proposer import LLMProposer, Proposal
-from .served import served_gbnf, served_lark
-from .views import HeadView, RowMiss, Scored, worst_rows
+Names are loaded on first use, so that `headcode.synth.llm.config` (the settings and their
+defaults) imports without the `openai` client.
+"""
 
-__all__ = [
-    "BACKENDS", "HeadView", "LLMClient", "LLMConfig", "LLMProposer", "LLMRequest", "Proposal",
-    "RowMiss", "Scored", "SummaryLimits", "read_log", "served_gbnf", "served_lark", "totals",
-    "worst_rows",
-]
+from importlib import import_module
+
+_WHERE = {
+    "BACKENDS": "backends", "LLMRequest": "backends", "LLMClient": "client",
+    "LLMConfig": "config", "read_log": "costs", "totals": "costs", "PROMPT_STYLES": "prompt",
+    "PromptStyle": "prompt", "SummaryLimits": "prompt", "LLMProposer": "proposer",
+    "Proposal": "proposer", "served_gbnf": "served", "served_lark": "served",
+    "HeadView": "views", "RowMiss": "views", "Scored": "views", "worst_rows": "views",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{_WHERE[name]}", __name__), name)

@@ -49,6 +49,8 @@ class Backend(ABC):
         self.temperature = temperature
         self.max_tokens = max_tokens
 
+    constrained = True  # whether requests carry a grammar
+
     @abstractmethod
     def instruction(self, n: int) -> str:
         """How the model should deliver `n` programs."""
@@ -96,10 +98,18 @@ class ChatBackend(Backend):
         return self._request([{"role": "system", "content": system},
                               {"role": "user", "content": user}], n)
 
+    @property
+    def constrained(self) -> bool:
+        return self.grammar is not None
+
     def candidates(self, reply: dict) -> list[str]:
+        """One per line; a reply cut off at `max_tokens` loses its last, unfinished line."""
         found = []
         for choice in reply.get("choices") or []:
-            found += split_candidates((choice.get("message") or {}).get("content") or "")
+            text = (choice.get("message") or {}).get("content") or ""
+            if choice.get("finish_reason") == "length":
+                text = text.rpartition("\n")[0]
+            found += split_candidates(text)
         return found
 
     def follow_up(self, request, reply, verdicts, user, n):
@@ -150,6 +160,8 @@ class ResponsesBackend(Backend):
 
     def candidates(self, reply: dict) -> list[str]:
         calls = self._calls(reply)
+        if reply.get("status") == "incomplete":  # cut off at max_output_tokens
+            calls = calls[:-1]
         if calls:
             return [text for call in calls for text in split_candidates(call.get("input") or "")]
         return split_candidates(self._text(reply))  # a model that answered without the tool

@@ -4,10 +4,12 @@
                                  base_url="http://127.0.0.1:8000/v1"))
     reply = client.send(client.backend.start(system, user, n=8))   # the reply's JSON
 
-Retried with exponential backoff (honouring Retry-After, bounded): 408, 409, 429, 5xx, timeouts
-and dropped connections. Not retried: 401/403 (`LLMError` naming the key variables) and other
-4xx (`LLMError` with the server's message). The openai client's own retries are off, so that
-every attempt is counted and logged here.
+Retried with exponential backoff (honouring Retry-After, bounded): 408, 409, 429, 5xx, refused
+or dropped connections and connect timeouts. Not retried: a request that timed out waiting for
+its answer (the server may still be computing it: sending it again only queues a second copy;
+`LLMError` naming `timeout`), 401/403 (`LLMError` naming the key variables) and other 4xx
+(`LLMError` with the server's message). The openai client's own retries are off, so that every
+attempt is counted and logged here.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -33,6 +35,7 @@ from openai import (
 
 from .backends import Backend, LLMRequest, make_backend
 from .cache import ReplyCache, request_key
+from .config import LLMConfig
 from .costs import RunLog, cost_usd, usage_tokens
 from .errors import LLMError
 
@@ -40,34 +43,6 @@ OPENAI_URL = "https://api.openai.com/v1"
 KEY_VARIABLES = ("HEADCODE_API_KEY", "OPENAI_API_KEY")  # looked up in this order
 NO_KEY = "headcode-no-key"  # sent to servers that need none (a local vLLM or llama.cpp)
 RETRIED_STATUS = (408, 409, 429)
-
-
-def default_cache_dir() -> Path:
-    """`$XDG_CACHE_HOME/headcode/llm`, else `~/.cache/headcode/llm`."""
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "headcode" / "llm"
-
-
-@dataclass(frozen=True)
-class LLMConfig:
-    """Where and how to ask. `base_url` None is OpenAI's API; `api_key` None reads the
-    environment; `log_path` None logs to `cache_dir/requests.jsonl` (nowhere without a cache
-    directory); `grammar_dialect` matters for vLLM only; `prices` overrides the price table."""
-
-    backend: str
-    model: str
-    base_url: str | None = None
-    api_key: str | None = None
-    timeout: float = 120.0
-    retries: int = 4
-    backoff: float = 1.0
-    max_backoff: float = 30.0
-    cache_dir: Path | None = field(default_factory=default_cache_dir)
-    log_path: Path | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    grammar_dialect: str = "gbnf"
-    prices: Mapping[str, tuple[float, float]] | None = None
 
 
 def resolve_api_key(config: LLMConfig, base_url: str) -> tuple[str, bool]:
@@ -83,12 +58,16 @@ def resolve_api_key(config: LLMConfig, base_url: str) -> tuple[str, bool]:
 
 @dataclass
 class ClientStats:
-    """Counts since the client was made: requests asked for, answered from the cache, and
-    HTTP attempts made (retries included)."""
+    """Counts since the client was made: requests asked for, answered from the cache, HTTP
+    attempts made (retries included), and the prompt and completion tokens and seconds of the
+    requests a server answered."""
 
     requests: int = 0
     cached: int = 0
     attempts: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
 
 
 class LLMClient:
@@ -146,6 +125,14 @@ class LLMClient:
                 return self._post(request), attempt
             except (AuthenticationError, PermissionDeniedError) as e:
                 raise self._failed(key, draw, attempt, started, self._auth_error(e)) from None
+            except APITimeoutError as e:
+                if not _connect_timeout(e):
+                    error = LLMError(f"{self.base_url}: no answer within {self.config.timeout:g} s "
+                                     "(not sent again: the server may still be computing it); "
+                                     "allow more time (--llm-timeout) or send a shorter prompt "
+                                     "(--llm-prompt compact)")
+                    raise self._failed(key, draw, attempt, started, error) from None
+                last = e
             except (APIStatusError, APIConnectionError) as e:
                 if not _retried(e):
                     error = LLMError(f"{self.base_url} rejected the request "
@@ -194,9 +181,14 @@ class LLMClient:
     def _record(self, key: str, draw: int, reply: dict, cached: bool, attempts: int,
                 seconds: float) -> None:
         got_in, got_out = usage_tokens(reply)
+        if not cached:
+            self.stats.prompt_tokens += got_in or 0
+            self.stats.completion_tokens += got_out or 0
+            self.stats.seconds += seconds
         cost = 0.0 if cached else cost_usd(self.config.model, got_in, got_out, self.config.prices)
         self.log.record(backend=self.backend.name, model=self.config.model,
                         base_url=self.base_url, key=key, draw=draw, status="ok", cached=cached,
+                        grammar=self.backend.constrained,
                         attempts=attempts, seconds=round(seconds, 3), input_tokens=got_in,
                         output_tokens=got_out, cost_usd=cost)
 
@@ -208,6 +200,12 @@ class LLMClient:
                         attempts=attempts, seconds=round(time.monotonic() - started, 3),
                         error=str(error))
         return error
+
+
+def _connect_timeout(error: APITimeoutError) -> bool:
+    """Whether the request timed out before reaching the server (safe to send again)."""
+    cause = error.__cause__  # the HTTP library's exception (httpx or its successor)
+    return any(kind.__name__ == "ConnectTimeout" for kind in type(cause).__mro__)
 
 
 def _retried(error: Exception) -> bool:

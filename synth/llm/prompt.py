@@ -36,7 +36,8 @@ example tokens. Write ? for a number you cannot tell: the synthesizer fits it.""
 @dataclass(frozen=True)
 class SummaryLimits:
     """How much a prompt shows: sequences, tokens per sequence, edges per stratum, programs of
-    the history, and missed rows per program."""
+    the history, missed rows per program, and the longest program text shown (None: any; the
+    enumeration's best fits are often soft scores of hundreds of characters)."""
 
     sequences: int = 3
     tokens: int = 64
@@ -45,7 +46,27 @@ class SummaryLimits:
     low: int = 6
     history: int = 5
     misses: int = 3
+    program_chars: int | None = None
 
+
+@dataclass(frozen=True)
+class PromptStyle:
+    """How long the prompt is: the attention summary's limits, how many worked examples
+    (None: all), and whether the reference holds the *Types and expressions* section and the
+    served grammar."""
+
+    limits: SummaryLimits = SummaryLimits()
+    examples: int | None = None
+    full_reference: bool = True
+
+
+PROMPT_STYLES = {
+    "full": PromptStyle(),
+    # for small local models (a 135M model on 2 cores reads ~6k prompt tokens in minutes)
+    "compact": PromptStyle(SummaryLimits(sequences=1, tokens=32, high=6, mid=4, low=3,
+                                         history=3, misses=1, program_chars=120),
+                           examples=8, full_reference=False),
+}
 
 HIGH, MID, LOW = 0.5, 0.2, 0.05  # stratum bounds: high >= 0.5 > mid >= 0.2 > low >= 0.05
 
@@ -53,8 +74,9 @@ HIGH, MID, LOW = 0.5, 0.2, 0.05  # stratum bounds: high >= 0.5 > mid >= 0.2 > lo
 # ------------------------------------------------------------------ the reference
 
 @cache
-def language_reference(doc: Path = LANGUAGE_DOC) -> str:
-    """The system prompt: role, reference sections, grammar and worked examples."""
+def language_reference(doc: Path = LANGUAGE_DOC, style: PromptStyle = PromptStyle()) -> str:
+    """The system prompt: role, reference sections, the served grammar and worked examples
+    (the compact style: role, token features and fewer examples)."""
     try:
         text = doc.read_text(encoding="utf-8")
     except OSError:
@@ -64,10 +86,13 @@ def language_reference(doc: Path = LANGUAGE_DOC) -> str:
     missing = [s for s in (*REFERENCE_SECTIONS, "Worked head patterns") if s not in sections]
     if missing:
         raise LLMError(f"{doc}: no section {missing[0]!r} to build the LLM prompt from")
+    titles = REFERENCE_SECTIONS if style.full_reference else REFERENCE_SECTIONS[:1]
     parts = [ROLE, "# The headcode language"]
-    parts += [f"## {title}\n\n{sections[title]}" for title in REFERENCE_SECTIONS]
-    parts.append("## Grammar of one program (Lark)\n\n" + served_lark().strip())
-    parts.append("## Examples\n\n" + "\n".join(_examples(sections["Worked head patterns"])))
+    parts += [f"## {title}\n\n{sections[title]}" for title in titles]
+    if style.full_reference:
+        parts.append("## Grammar of one program (Lark)\n\n" + served_lark().strip())
+    examples = _examples(sections["Worked head patterns"])[:style.examples]
+    parts.append("## Examples\n\n" + "\n".join(examples))
     return "\n\n".join(parts)
 
 
@@ -170,7 +195,9 @@ def miss_line(head: HeadView, miss: RowMiss) -> str:
 def history_summary(head: HeadView, history: Sequence[Scored],
                     limits: SummaryLimits = SummaryLimits()) -> str:
     """The best programs so far, best first, each with the rows it misses most."""
-    best = sorted(history, key=lambda s: -s.iou)[:limits.history]
+    shown = [s for s in history if limits.program_chars is None
+             or len(show(s.program.closed)) <= limits.program_chars]
+    best = sorted(shown, key=lambda s: -s.iou)[:limits.history]
     lines = [f"Programs tried so far ({len(history)}), best first:"]
     for rank, scored in enumerate(best, 1):
         lines.append(f"{rank}. IoU {scored.iou:.3f}: {show(scored.program.closed)}")

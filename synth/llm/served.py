@@ -1,24 +1,27 @@
-"""The grammar sent to a server that constrains decoding: the expression part of the shipped
-`grammars/headcode.lark`, derived at run time and adapted for llguidance-style servers.
+"""The grammars of LLM replies: the typed grammar served to servers that constrain decoding,
+and the whole expression syntax it is a part of.
 
-Adaptations (replies are parsed and checked all the same: the grammar guarantees syntax only,
-and even the shipped grammar admits a few texts the parser's tree builder refuses, e.g. `-self`):
-- only what the start rule `single` reaches is kept (no files, head assignments or comments),
-  and `single` becomes `start`, the start rule llguidance expects;
-- terminal priorities (`FEATURE.2`) are dropped: llguidance does not support them, and its
-  Earley parser with a dynamic lexer needs none (`k.period` can only be a FEATURE);
-- `%import common.WS` is replaced by the imported definition, so terminals are plain regexes;
-- aliases and `?` inlining markers are dropped: they shape Lark's tree, not the language;
-- a bare NAME as an atom (a reference to another program of a file) is dropped: a reply
-  stands alone, so a reference could only fail the type check.
+`served_lark` / `served_gbnf` are `grammars/served.lark`, a typed sublanguage of the shipped
+`grammars/headcode.lark`: it derives only selectors and patterns from its start rule, numbers
+only where numbers go and within the checker's bounds, so that every reply a server can
+produce under it parses *and* type-checks (tests/test_llm_served.py draws random derivations
+and checks them with the language's parser and checker). A grammar that admits every
+expression lets a small model answer `1.06795` or `k.punct` every time: both parse, neither is
+a program.
 
-With `lines=n`, the start rule reads 1 to n expressions, one per line, and whitespace inside a
-line excludes newlines: a whole reply of several candidate programs.
+`syntax_grammar` is the expression part of the shipped grammar, derived at run time (the
+converter's tests run on it): only what `single` reaches, `start` as start rule, no terminal
+priorities (llguidance has none), `%import common.WS` inlined, aliases and `?` markers dropped,
+and no bare NAME atom (a reply stands alone, it cannot refer to a named program).
+
+With `lines=n`, the start rule reads 1 to n programs, one per line: a whole reply of several
+candidates.
 """
 
 from __future__ import annotations
 
 from functools import cache
+from importlib.resources import files
 
 from ...dsl.parser import grammar_text
 from .gbnf import to_gbnf
@@ -44,17 +47,36 @@ LINE_SPACE = Repeat(Pattern("[ \\t]"), 1, None)  # like common.WS, without newli
 REFERENCE = ("atom", Ref("NAME"))  # the alternative of `atom` that refers to a named program
 
 
-@cache
-def expression_grammar(lines: int | None = None) -> LarkGrammar:
-    """The served grammar as a tree: one expression, or 1 to `lines` of them, one per line."""
-    if lines is not None and lines < 1:
+def served_grammar_text() -> str:
+    """`grammars/served.lark` as shipped in the package."""
+    return (files("headcode.grammars") / "served.lark").read_text(encoding="utf-8")
+
+
+def _with_lines(grammar: LarkGrammar, lines: int | None) -> LarkGrammar:
+    """The grammar whose start rule reads 1 to `lines` programs, one per line."""
+    if lines is None:
+        return grammar
+    if lines < 1:
         raise ValueError("lines must be at least 1")
+    body = grammar.definitions[START].body
+    body = Seq((body, Repeat(Seq((Literal("\n"), body)), 0, lines - 1)))
+    definitions = {**grammar.definitions, START: Definition(START, body)}
+    return LarkGrammar(definitions, grammar.ignored)
+
+
+@cache
+def served_grammar(lines: int | None = None) -> LarkGrammar:
+    """The typed served grammar as a tree: one program, or 1 to `lines` of them."""
+    return _with_lines(read_lark(served_grammar_text()), lines)
+
+
+@cache
+def syntax_grammar(lines: int | None = None) -> LarkGrammar:
+    """The expression syntax of the shipped grammar as a tree (untyped: it admits numbers and
+    predicates as whole replies)."""
     shipped = resolve_imports(read_lark(grammar_text()))
     kept = reachable(shipped, [SOURCE_START])
-    body = shipped.definitions[SOURCE_START].body
-    if lines is not None:
-        body = Seq((body, Repeat(Seq((Literal("\n"), body)), 0, lines - 1)))
-    definitions = {START: Definition(START, body)}
+    definitions = {START: Definition(START, shipped.definitions[SOURCE_START].body)}
     for name in kept:
         if name != SOURCE_START:
             definitions[name] = shipped.definitions[name]
@@ -64,7 +86,7 @@ def expression_grammar(lines: int | None = None) -> LarkGrammar:
         definitions[space] = shipped.definitions[space]
     else:
         definitions[space] = Definition(space, LINE_SPACE)
-    return LarkGrammar(definitions, (Ref(space),))
+    return _with_lines(LarkGrammar(definitions, (Ref(space),)), lines)
 
 
 def _without_option(definition: Definition, option: Expr) -> Definition:
@@ -77,11 +99,11 @@ def _without_option(definition: Definition, option: Expr) -> Definition:
 
 @cache
 def served_lark(lines: int | None = None) -> str:
-    """The served grammar as Lark text (start rule `start`)."""
-    return lark_text(expression_grammar(lines))
+    """The served grammar as Lark text (start rule `start`; llguidance, vLLM's guidance)."""
+    return lark_text(served_grammar(lines))
 
 
 @cache
 def served_gbnf(lines: int | None = None) -> str:
     """The served grammar as GBNF (llama.cpp, vLLM with xgrammar)."""
-    return to_gbnf(expression_grammar(lines), start=START)
+    return to_gbnf(served_grammar(lines), start=START)

@@ -141,11 +141,34 @@ def test_llm_proposer_through_a_local_openai_server(dump, tmp_path, monkeypatch,
         assert result["candidates"] > 3
         return
     assert result["explanation"]["origin"] == "llm"
+    assert result["candidates"] == 4  # programs with holes fitted, those without scored as they are
     assert program in {"last(k.period) ?? first", "prev(1)", "self"} or program.startswith(
         "decay(causal")
     assert "?" not in program
     log = (tmp_path / "run" / "llm-log.jsonl").read_text().splitlines()
     assert len(log) == 3 and "tokens" in log[0]
+
+
+def test_a_head_without_any_candidate_falls_back_to_a_baseline(dump, tmp_path, monkeypatch):
+    """What a small model said to an untyped grammar: numbers, through every repair round."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    replies = [chat("1.06795\n2.34868"), chat("4"), chat("1\n2\n3")] * 2
+    with FakeServer(*replies) as server:
+        result = runner.invoke(app, [
+            "synth", "--dump", str(dump), "--heads", "1.3,2.0", "--out", str(tmp_path / "run"),
+            "--proposer", "llm", "--llm-model", "scripted", "--base-url", server.url,
+            "--llm-candidates", "2", "--llm-prompt", "compact", *SMALL])
+        assert result.exit_code == 0, result.output
+        assert len(server.requests) == 6
+    assert "LLM: 6 unconstrained requests" in result.stdout
+    assert "0 checked, 12 rejected" in result.stdout
+    results = [json.loads(line) for line in _lines(tmp_path / "run" / "results.jsonl")]
+    assert len(results) == 2
+    for r in results:
+        assert r["explanation"]["origin"] == "baseline" and r["candidates"] == 1
+        assert r["explanation"]["program"] in ("first", "self", "prev(1)", "causal")
+    assert len(load_file(tmp_path / "run" / "programs.hc").heads) == 2
+    assert json.loads((tmp_path / "run" / "library.json").read_text())["library"]
 
 
 def test_bad_arguments_are_clear_errors(dump, tmp_path):
@@ -154,6 +177,8 @@ def test_bad_arguments_are_clear_errors(dump, tmp_path):
         (["--heads", "x"], "write LAYER.HEAD"),
         (["--proposer", "magic"], "--proposer must be enum, llm or both"),
         (["--proposer", "llm"], "--llm-model"),
+        (["--proposer", "llm", "--llm-model", "m", "--llm-prompt", "tiny"],
+         "--llm-prompt must be full or compact"),
     ]
     for k, (extra, message) in enumerate(cases):
         result = runner.invoke(app, ["synth", "--dump", str(dump), "--out",

@@ -1,5 +1,6 @@
-"""The grammars served to LLM servers: the Lark text (llguidance) and its GBNF conversion
-(llama.cpp), both derived from grammars/headcode.lark.
+"""The grammar converter on the language's whole expression syntax (`served.syntax_grammar`,
+derived from grammars/headcode.lark): its Lark text (llguidance) and its GBNF conversion
+(llama.cpp). The typed grammar actually served is tested in test_llm_served.py.
 
 llama.cpp is not installed, so the GBNF is checked twice: for form (one rule per line, every
 name defined, a root, no left recursion) and for meaning, by reading it back into a Lark grammar
@@ -28,10 +29,22 @@ from headcode.dsl.errors import ProgramError
 from headcode.dsl.parser import grammar_text, parse_expr, parse_file
 from headcode.dsl.printer import show
 from headcode.synth.llm.gbnf import to_gbnf
-from headcode.synth.llm.lark_ast import read_lark
+from headcode.synth.llm.lark_ast import lark_text, read_lark
 from headcode.synth.llm.left_recursion import left_recursive
 from headcode.synth.llm.regex_gbnf import regex_to_gbnf
-from headcode.synth.llm.served import served_gbnf, served_lark
+from headcode.synth.llm.served import START, syntax_grammar
+
+
+@cache
+def served_lark(lines: int | None = None) -> str:
+    """The whole expression syntax as Lark text."""
+    return lark_text(syntax_grammar(lines))
+
+
+@cache
+def served_gbnf(lines: int | None = None) -> str:
+    """The whole expression syntax as GBNF."""
+    return to_gbnf(syntax_grammar(lines), start=START)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "language.md"
 

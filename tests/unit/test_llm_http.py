@@ -304,21 +304,58 @@ def test_retry_after_is_honoured_but_bounded(tmp_path):
     assert sleeps == [0.05, 0.5]
 
 
-def test_timeouts_are_retried_then_reported(tmp_path):
+def test_a_request_that_timed_out_is_not_sent_again(tmp_path):
+    """The server may still be computing it: a second copy would only queue behind it."""
     slow = chat("first")
     slow.delay = 0.6
     with FakeServer(slow, chat("self")) as server:
-        programs = LLMProposer(client(server, tmp_path, timeout=0.15)).propose(head_view(), n=1)
-    assert texts(programs) == ["self"] and len(server.requests) == 2
-
-    stalls = [chat("first") for _ in range(2)]
-    for action in stalls:
-        action.delay = 0.6
-    with FakeServer(*stalls) as server:
-        llm = client(server, tmp_path / "2", timeout=0.15, retries=1)
-        with pytest.raises(LLMError, match=r"no answer after 2 attempts \(last: timed out\)"):
+        llm = client(server, tmp_path, timeout=0.15)
+        with pytest.raises(LLMError, match=r"no answer within 0.15 s \(not sent again.*"
+                                           r"--llm-timeout.*--llm-prompt compact"):
             LLMProposer(llm).propose(head_view(), n=1)
-    assert len(server.requests) == 2
+    assert len(server.requests) == 1 and llm.stats.attempts == 1
+
+
+def test_a_refused_connection_is_retried_then_reported(tmp_path):
+    with FakeServer() as server:
+        url = server.url
+    config = LLMConfig(backend="plain", model="m", base_url=url, cache_dir=None, backoff=0.01,
+                       retries=2)
+    llm = LLMClient(config, sleep=lambda s: None)
+    with pytest.raises(LLMError, match=r"no answer after 3 attempts \(last: connection failed"):
+        LLMProposer(llm).propose(head_view(), n=1)
+    assert llm.stats.attempts == 3
+
+
+def test_a_reply_cut_off_at_max_tokens_loses_its_unfinished_line(tmp_path):
+    cut = chat("prev(1)\nlast(k.period) ?? fi")
+    cut.body["choices"][0]["finish_reason"] = "length"
+    with FakeServer(cut) as server:
+        proposal = LLMProposer(client(server, tmp_path, max_tokens=12), repair_rounds=0) \
+            .propose_detailed(head_view(), n=2)
+    assert texts(proposal.programs) == ["prev(1)"] and proposal.rejected == []
+
+
+def test_a_failed_repair_round_keeps_the_programs_already_accepted(tmp_path):
+    with FakeServer(chat("prev(1)\nprev("), error(400, "context full")) as server:
+        llm = client(server, tmp_path)
+        proposer = LLMProposer(llm, repair_rounds=1)
+        proposal = proposer.propose_detailed(head_view(), n=2)
+    assert texts(proposal.programs) == ["prev(1)"] and "context full" in proposal.repair_error
+    assert proposer.counts["failed_repairs"] == 1
+    assert "1 checked, 1 rejected" in proposer.summary()
+
+
+def test_the_summary_counts_tokens_and_candidates(tmp_path):
+    with FakeServer(chat("prev(1)\nfirst", prompt_tokens=1234, completion_tokens=9)) as server:
+        proposer = LLMProposer(client(server, tmp_path, "llamacpp"))
+        proposer.propose(head_view(), n=2)
+    line = proposer.summary()
+    assert line.startswith("LLM: 1 grammar-constrained requests (0 from the cache), 1234 prompt "
+                           "+ 9 completion tokens")
+    assert line.endswith("2 candidates: 2 checked, 0 rejected, 0 repeated")
+    (entry,) = read_log(tmp_path / "cache" / "requests.jsonl")
+    assert entry["grammar"] is True and entry["input_tokens"] == 1234
 
 
 @pytest.mark.parametrize("status", [401, 403])

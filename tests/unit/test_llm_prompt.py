@@ -45,7 +45,7 @@ def test_the_reference_is_the_documentation_and_the_served_grammar():
     text = language_reference()
     assert "## Token features" in text and "## Types and expressions" in text
     assert "| `word_start` | predicate |" in text
-    assert "%ignore WS" in text and "start: expr" in text
+    assert "start: pattern" in text and "q_pred" in text  # the typed served grammar
     examples = re.findall(r"^- `(.+?)`: ", text.split("## Examples", 1)[1], flags=re.M)
     assert len(examples) >= 17 and "shift(same(text) - self, 1) ?? first" in examples
     for example in examples:
@@ -135,6 +135,15 @@ def test_history_shows_the_best_programs_first_with_their_misses():
                           "3. IoU 0.100: first"]
     assert lines[4] == "   misses sequence 1, row ' It'[5]: head '.'[4] 1.00; program '<s>'[0] 1.00"
     assert "self" not in text
+
+
+def test_a_compact_history_leaves_out_long_programs():
+    head = head_view()
+    long = "softmax(" + " + ".join(f"{k}.5 * [prev({k})]" for k in range(1, 12)) + ")"
+    history = [Scored(program_from_text(long), 0.9), Scored(program_from_text("prev(1)"), 0.5)]
+    text = history_summary(head, history, SummaryLimits(program_chars=120))
+    assert len(long) > 120 and "softmax" not in text and "1. IoU 0.500: prev(1)" in text
+    assert "softmax" in history_summary(head, history, SummaryLimits())
 
 
 def test_first_message_asks_for_n_programs():
