@@ -240,6 +240,7 @@ class DemoResult:
 def demo(settings: DemoSettings, say: Say = _quiet) -> DemoResult:
     """Explain every head of a model end to end into `settings.out` (which must exist):
     corpus, extract, synthesize, substitution curve, report."""
+    from .eval.report import build_report
     from .models.corpus import load_corpus
     from .models.demo import demo_model_dir, write_corpus
     from .models.heads import parse_heads
@@ -275,7 +276,5 @@ def demo(settings: DemoSettings, say: Say = _quiet) -> DemoResult:
     say("[4/5] perplexity with heads replaced by explanations, surrogates and controls")
     curve = measure_curve(out, lm, tok, name, text, texts[used:], s.seed)
     say("[5/5] writing the report")
-    from .eval.report import build_report
-
     page = build_report(out)
     return DemoResult(results, curve, page, time.perf_counter() - start)
