@@ -1,6 +1,6 @@
 """Hostile input on every command (issue 12): each defect found by trying bad inputs, as a test.
 
-Most cases need nothing from ../shared: the bundled demo model and tiny models stand in.
+Nothing here needs ../shared: the bundled demo model and tiny models stand in.
 """
 
 from __future__ import annotations
