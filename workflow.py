@@ -182,8 +182,8 @@ def quarter_summary(curve: dict) -> str | None:
     by = [f"{quarter['ppl'][k]:.2f} ({quarter['ppl'][k] / base - 1:+.1%}) with {label}"
           for k, label in (("program", "explanations"), ("surrogate", "surrogates"))
           if k in quarter["ppl"]]
-    return (f"perplexity {base:.2f} -> {', '.join(by)}: {quarter['heads']} heads (25%) "
-            "replaced")
+    return (f"perplexity {base:.2f} -> {', '.join(by)} at the 25% point: "
+            f"{quarter['heads']} heads replaced")
 
 
 # ---------------------------------------------------------------- 4. report
