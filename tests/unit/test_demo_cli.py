@@ -38,7 +38,8 @@ def test_demo_on_the_bundled_model_samples_its_own_corpus(tmp_path, monkeypatch,
     assert code == 0, stderr
     assert "mean held-out IoU" in stdout and f"report: {out / 'report.html'}" in stdout
     assert re.search(r"perplexity [0-9.]+ -> [0-9.]+ \([+-][0-9.]+%\) with explanations, "
-                     r"[0-9.]+ \([+-][0-9.]+%\) with surrogates: [0-9]+ heads \(25%\) replaced",
+                     r"[0-9.]+ \([+-][0-9.]+%\) with surrogates at the 25% point: [0-9]+ heads "
+                     r"replaced",
                      stdout), stdout
     corpus = (out / "corpus.txt").read_text().split("\n\n")
     assert len(corpus) == 9
