@@ -15,6 +15,7 @@ import torch
 
 from ..scoring.iou import overlap_iou
 from .packed import Packed
+from .terms import Terms
 
 
 def segment_softmax(scores: torch.Tensor, packed: Packed) -> torch.Tensor:
@@ -74,24 +75,23 @@ def ascend(coef: torch.Tensor, step: Callable[[torch.Tensor], torch.Tensor], ste
     return coef.detach()
 
 
-def fit_softmax(terms: torch.Tensor, packed: Packed, steps: int = 150, lr: float = 0.2,
+def fit_softmax(terms: Terms, packed: Packed, steps: int = 150, lr: float = 0.2,
                 init: torch.Tensor | None = None, mask: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Coefficients (heads, terms) of softmax(sum_t c_t * term_t) maximising each head's IoU.
 
-    `terms` is (terms, entries), shared by the heads: indicator columns and the distance;
-    `mask` (heads, terms) of 0/1 limits each head to some terms. Returns the coefficients and
-    the IoU.
+    `terms` are shared by the heads (indicators and the distance); `mask` (heads, terms) of
+    0/1 limits each head to some terms. Returns the coefficients and the IoU.
     """
     heads = packed.attention.shape[0]
-    mask = torch.ones(heads, terms.shape[0]) if mask is None else mask
-    start = torch.zeros(heads, terms.shape[0]) if init is None else init
+    mask = torch.ones(heads, terms.count) if mask is None else mask
+    start = torch.zeros(heads, terms.count) if init is None else init
 
     def gradient(coef: torch.Tensor) -> torch.Tensor:
-        return (iou_gradient((coef * mask) @ terms, packed)[1] @ terms.T) * mask
+        return terms.project(iou_gradient(terms.scores(coef * mask), packed)[1]) * mask
 
     coef = ascend(start, gradient, steps, lr) * mask
-    return coef, head_iou(segment_softmax(coef @ terms, packed), packed)
+    return coef, head_iou(segment_softmax(terms.scores(coef), packed), packed)
 
 
 def fit_selected(chosen: torch.Tensor, packed: Packed, init: torch.Tensor, steps: int,

@@ -18,6 +18,7 @@ import torch
 
 from .fit import fit_selected, head_iou, likelihood_gradient, segment_softmax
 from .packed import Packed
+from .terms import Terms
 
 
 @dataclass(frozen=True)
@@ -48,36 +49,37 @@ def _repeat(packed: Packed, times: int) -> Packed:
                   packed.lengths)
 
 
-def forward_path(values: torch.Tensor, costs: torch.Tensor, packed: Packed, max_terms: int = 10,
+def forward_path(terms: Terms, costs: torch.Tensor, packed: Packed, max_terms: int = 10,
                  screen: int = 4,
                  fit_sequences: int = 20, screen_sequences: int = 8, steps: int = 24,
                  lr: float = 0.15, say: Callable[[str], None] = lambda m: None) -> list[PathStep]:
-    """Forward selection of soft-score terms from `values` (candidates, entries), per head.
+    """Forward selection of soft-score terms from the candidate `terms`, per head.
 
     Coefficients are fitted on the first `fit_sequences` sequences, the `screen` trial terms
     of each step on the first `screen_sequences` (exact IoU comes later, from the compiled
     engine). Of the trials, each step keeps the one whose IoU gain per node of its term
     (`costs`, one per candidate) is largest. Returns one `PathStep` per number of terms.
     """
-    heads, n_candidates = packed.attention.shape[0], values.shape[0]
+    heads, n_candidates = packed.attention.shape[0], terms.count
     fitting, fit_cut = prefix(packed, fit_sequences)
     screening, screen_cut = prefix(packed, screen_sequences)
     wide = _repeat(screening, screen)
-    values = values[:, :fit_cut]
+    values = terms.dense[:, :fit_cut]
     norms = values.norm(dim=1).clamp(min=1e-6)
-    terms = torch.zeros(heads, 0, dtype=torch.long)
+    chosen_terms = torch.zeros(heads, 0, dtype=torch.long)
     coefs = torch.zeros(heads, 0)
     scores = torch.zeros(heads, fit_cut)
     path: list[PathStep] = []
     for k in range(1, min(max_terms, n_candidates) + 1):
         say(f"soft-score path: {k} terms")
         relevance = (likelihood_gradient(scores, fitting) @ values.T).abs()
-        relevance.scatter_(1, terms, -1)
+        relevance.scatter_(1, chosen_terms, -1)
         # half the trials by the raw gradient (favours dense terms), half by its correlation
         # (favours sparse ones such as `first`, which one entry per row can make decisive)
         picks = torch.cat([torch.argsort(r, dim=1, descending=True)[:, :half] for r, half in (
             (relevance, screen - screen // 2), (relevance / norms, screen // 2))], 1)
-        trial_terms = torch.cat([terms.repeat_interleave(screen, 0), picks.reshape(-1, 1)], 1)
+        trial_terms = torch.cat([chosen_terms.repeat_interleave(screen, 0),
+                                 picks.reshape(-1, 1)], 1)
         init = torch.cat([coefs, torch.zeros(heads, 1)], 1)
         _, trial_iou = fit_selected(values[:, :screen_cut][trial_terms], wide,
                                     init.repeat_interleave(screen, 0), steps // 2, lr,
@@ -85,8 +87,8 @@ def forward_path(values: torch.Tensor, costs: torch.Tensor, packed: Packed, max_
         current = head_iou(segment_softmax(scores[:, :screen_cut], screening), screening)
         gain = trial_iou.reshape(heads, screen) - current[:, None]
         best = (gain / costs[picks]).argmax(1)
-        terms = torch.cat([terms, picks[torch.arange(heads), best][:, None]], 1)
-        chosen = values[terms]
+        chosen_terms = torch.cat([chosen_terms, picks[torch.arange(heads), best][:, None]], 1)
+        chosen = values[chosen_terms]
         fitted, iou = fit_selected(chosen, fitting, init, steps, lr, likelihood_steps=steps)
         if path:  # a refit that lost IoU keeps the previous coefficients (the new one at 0)
             worse = iou < path[-1].iou
@@ -94,7 +96,7 @@ def forward_path(values: torch.Tensor, costs: torch.Tensor, packed: Packed, max_
             iou = torch.maximum(iou, path[-1].iou)
         coefs = fitted
         scores = torch.einsum("hk,hke->he", coefs, chosen)
-        path.append(PathStep(terms.clone(), coefs.clone(), iou))
+        path.append(PathStep(chosen_terms.clone(), coefs.clone(), iou))
     return path
 
 

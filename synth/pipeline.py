@@ -119,19 +119,29 @@ def synthesize(dump, heads: list[tuple[int, int]], rundir: RunDir, settings: Syn
     """Explain every head of `heads` not yet finished in `rundir`; returns all results.
 
     Heads go in groups of `settings.group`; each group's results are saved when it finishes,
-    so an interrupted run loses at most the groups in progress. With `jobs` > 1, groups run
-    in that many worker processes.
+    so an interrupted run loses at most the groups in progress. The program files are written
+    at the end, also of an interrupted run, from every finished head (chosen again by the
+    run's current choice). With `jobs` > 1, groups run in that many worker processes.
     """
     done = rundir.results()
     pending = [h for h in heads if h not in done]
     advance(len(heads) - len(pending))
-    if done:
-        rundir.write_programs()  # finished heads, chosen again by the run's current choice
     groups = [pending[i:i + settings.group] for i in range(0, len(pending), settings.group)]
+    try:
+        _search(dump, groups, rundir, settings, jobs, say, advance)
+    finally:
+        if rundir.results():
+            rundir.write_programs()
+    return [r for key, r in sorted(rundir.results().items()) if key in set(heads)]
+
+
+def _search(dump, groups: list[list[tuple[int, int]]], rundir: RunDir, settings: SynthSettings,
+            jobs: int, say: Callable[[str], None], advance: Callable[[int], None]) -> None:
+    """Synthesize the groups of heads in turn (or in `jobs` workers), recording each group's
+    results as it finishes."""
 
     def finish(results: list[HeadResult], group: list) -> None:
         rundir.record(results)
-        rundir.write_programs()
         advance(len(group))
 
     if jobs > 1 and len(groups) > 1:
@@ -147,12 +157,12 @@ def synthesize(dump, heads: list[tuple[int, int]], rundir: RunDir, settings: Syn
             for future in as_completed(futures):
                 finish(future.result(), futures[future])
     elif groups:
+        pending = [head for group in groups for head in group]
         synth_all, held_all = split_dump(dump, pending, settings.n_synth, settings.n_heldout)
         for group in groups:
             say(f"heads {', '.join(f'{a}.{b}' for a, b in group)}")
             finish(synthesize_group(synth_all.select(group), held_all.select(group), settings,
                                     say), group)
-    return [r for key, r in sorted(rundir.results().items()) if key in set(heads)]
 
 
 def library_report(dump, results: list[HeadResult], settings: SynthSettings,

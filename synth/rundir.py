@@ -22,8 +22,7 @@ from pathlib import Path
 
 from headcode.dsl.emitter import emit
 from headcode.dsl.gloss import gloss
-from headcode.dsl.parser import parse_expr
-from headcode.dsl.program import load_file
+from headcode.dsl.program import load_text
 from headcode.errors import HeadcodeError
 from headcode.files import write_atomic
 
@@ -130,19 +129,22 @@ class RunDir:
 
     def write_programs(self) -> Path:
         """programs.hc and explanations.py (the explanations), surrogates.hc and
-        surrogates.py (the surrogates), from the results so far; returns programs.hc."""
+        surrogates.py (the surrogates), from the results so far; returns programs.hc.
+        Each file's programs are parsed once, for both the glosses and the emitted module."""
         results = [r for _, r in sorted(self.results().items())]
         model = self.settings.get("model", "")
         for kind, (program_name, module_name) in PROGRAM_FILES.items():
+            points = [(r, getattr(r, kind)) for r in results]
+            path = self.path / program_name
+            loaded = load_text("\n".join(f"head {r.layer}.{r.head} = {point.program}"
+                                         for r, point in points), path)
             lines = [f"# Head {kind}s for {model}, synthesised by headcode.",
                      "# Above each head, its program in plain English; beside it, the program's "
                      "soft IoU with the head's real", "# attention on held-out and synthesis "
                      "text, and its size in syntax nodes.", ""]
-            for r in results:
-                point = getattr(r, kind)
-                lines.append(f"# {gloss(parse_expr(point.program))}")
+            for (r, point), assignment in zip(points, loaded.checked.file.assignments):
+                lines.append(f"# {gloss(assignment.expr)}")
                 lines.append(f"head {r.layer}.{r.head} = {point.program}  # {point.comment()}")
-            path = self.path / program_name
             write_atomic(path, "\n".join(lines) + "\n")
-            write_atomic(self.path / module_name, emit(load_file(path), program_name))
+            write_atomic(self.path / module_name, emit(loaded, program_name))
         return self.path / "programs.hc"

@@ -31,16 +31,18 @@ from ..scoring import ScoringCorpus, score_corpus
 from .enumerate import QUERY_CLASSES, Atom, enumerate_atoms, size
 from .fit import fit_softmax, iou_gradient
 from .packed import Packed
-from .path import backward_path, forward_path
+from .path import backward_path, forward_path, prefix
+from .terms import DIST_SCALE, Terms
 from .tokensets import set_indicator, set_selector, token_sets
 
-DIST_SCALE = 10.0  # distances enter the fit divided by this, so all terms have similar scale
 START_TERMS = (n.First(), n.Self(), n.Prev(n.Num(1)))
 COMPOSE_TOP = 4  # each head's best selectors that compositions are built from
 DECAY_RATES = (0.5, 0.7, 0.85, 0.95)
 MIX_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 SELECTORS_KEPT = 24  # each head's best selectors, kept as candidates for its front
 SHARED_BONUS = 1.5  # a term another head already uses costs the joint fit nothing extra
+SHRINK_LR = 0.05  # the fit over every term starts from the pursuit's last score
+PURSUIT_STEPS = 60
 
 
 @dataclass(frozen=True)
@@ -56,27 +58,20 @@ class Candidate:
         return size(self.expr)
 
 
-def uniform_weights(indicator: torch.Tensor, packed: Packed) -> torch.Tensor:
-    """A selector's pattern on packed entries: uniform over its keys, empty rows on key 0."""
-    count = torch.zeros(packed.n_rows).index_add_(0, packed.row, indicator)
-    per_row = count[packed.row]
-    empty = (per_row == 0).float() * (packed.key == 0).float()
-    return torch.where(per_row > 0, indicator / per_row.clamp(min=1), empty)
-
-
-def pursue(values: torch.Tensor, start: list[int], packed: Packed, growth: tuple[int, ...],
-           steps: int, say: Callable[[str], None], deadline: float = math.inf
-           ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def pursue(terms: Terms, start: list[int], packed: Packed, growth: tuple[int, ...],
+           steps: int, say: Callable[[str], None], deadline: float = math.inf,
+           fit_sequences: int = 20) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Greedy term selection for soft scores, all heads at once (a matching pursuit).
 
     Every head starts from the `start` selectors and the distance; each round fits the
-    coefficients, then gives every head the `growth[r]` selectors whose indicator best matches
-    where its score gradient says more weight would pay. No round starts after `deadline`
-    (a `time.monotonic()` value). Returns (active, coefficients) per round, both
-    (heads, selectors + 1) with the distance last.
+    coefficients on the first `fit_sequences` sequences, then gives every head the `growth[r]`
+    selectors whose indicator best matches where its score gradient says more weight would
+    pay. No round starts after `deadline` (a `time.monotonic()` value). Returns (active,
+    coefficients) per round, both (heads, selectors + 1) with the distance last.
     """
-    heads, n_atoms = len(packed.heads), values.shape[0]
-    distance = packed.distance[None] / DIST_SCALE
+    heads, n_atoms = len(packed.heads), terms.count - 1
+    packed, cut = prefix(packed, fit_sequences)
+    values, distance = terms.dense[:-1, :cut], terms.dense[-1:, :cut]
     active = torch.zeros(heads, n_atoms + 1, dtype=torch.bool)
     active[:, start] = True
     active[:, -1] = True
@@ -88,10 +83,11 @@ def pursue(values: torch.Tensor, start: list[int], packed: Packed, growth: tuple
             say("time budget reached: no more soft-score rounds")
             break
         pool = torch.nonzero(active.any(0)).flatten()
-        terms = torch.cat([values[pool[:-1]], distance])
+        pooled = torch.cat([values[pool[:-1]], distance])
         mask = active[:, pool].float()
         say(f"soft scores: round {r + 1}, {int(mask.sum(1).max())} terms at most")
-        fitted, iou = fit_softmax(terms, packed, steps=steps if r == 0 else max(steps // 2, 10),
+        fitted, iou = fit_softmax(Terms.build(values[pool[:-1]], packed), packed,
+                                  steps=steps if r == 0 else max(steps // 2, 10),
                                   init=coefs[:, pool], mask=mask, lr=0.2 if r == 0 else 0.05)
         grown = torch.zeros_like(coefs)
         grown[:, pool] = fitted
@@ -103,8 +99,8 @@ def pursue(values: torch.Tensor, start: list[int], packed: Packed, growth: tuple
         rounds.append((active.clone(), coefs.clone()))
         if more:
             pool = torch.nonzero(active.any(0)).flatten()
-            terms = torch.cat([values[pool[:-1]], distance])
-            gradient = iou_gradient(coefs[:, pool] @ terms, packed)[1]
+            pooled = torch.cat([values[pool[:-1]], distance])
+            gradient = iou_gradient(coefs[:, pool] @ pooled, packed)[1]
             relevance = (gradient @ values.T).abs()
             relevance[:, active[:, :-1].any(0)] *= SHARED_BONUS
             relevance[active[:, :-1]] = -1
@@ -114,18 +110,52 @@ def pursue(values: torch.Tensor, start: list[int], packed: Packed, growth: tuple
     return rounds
 
 
-def partners(values: torch.Tensor, best: np.ndarray, packed: Packed, k: int,
-             sizes: torch.Tensor) -> list[list[int]]:
+def shrink(terms: Terms, packed: Packed, init: torch.Tensor, steps: int,
+           keep: tuple[int, ...], say: Callable[[str], None], deadline: float = math.inf
+           ) -> list[torch.Tensor]:
+    """Large soft scores, all heads at once: one over every term, then the same pruned.
+
+    The score over every candidate term starts from `init` (heads, terms) and is fitted for
+    `steps`; then each head keeps its `keep[0]`, `keep[1]`, ... terms of most weight
+    (|coefficient| times the term's spread; the distance always stays), refitted after each
+    cut. No cut starts after `deadline` (a `time.monotonic()` value). Returns the coefficients
+    (heads, terms) of every score, largest first.
+    """
+    say(f"soft scores: all {terms.count} terms at once")
+    coefs, _ = fit_softmax(terms, packed, steps=steps, lr=SHRINK_LR, init=init)
+    out = [coefs]
+    spread = terms.dense.std(dim=1)
+    for count in keep:
+        if time.monotonic() > deadline:
+            say("time budget reached: no more pruned soft scores")
+            break
+        say(f"soft scores: pruned to {count} terms")
+        weight = out[-1].abs() * spread
+        weight[:, -1] = math.inf
+        kept = torch.argsort(weight, dim=1, descending=True)[:, :count + 1]
+        mask = torch.zeros_like(coefs).scatter_(1, kept, 1.0) * (out[-1] != 0)
+        pruned, _ = fit_softmax(terms, packed, steps=max(steps // 3, 10), lr=SHRINK_LR,
+                                init=out[-1] * mask, mask=mask)
+        out.append(pruned)
+    return out
+
+
+def uniform_weights(indicator: torch.Tensor, packed: Packed) -> torch.Tensor:
+    """A selector's pattern on packed entries: uniform over its keys, empty rows on key 0."""
+    count = torch.zeros(packed.n_rows).index_add_(0, packed.row, indicator)
+    per_row = count[packed.row]
+    empty = (per_row == 0).float() * (packed.key == 0).float()
+    return torch.where(per_row > 0, indicator / per_row.clamp(min=1), empty)
+
+
+def partners(terms: Terms, best: np.ndarray, k: int, sizes: torch.Tensor) -> list[list[int]]:
     """Per head, its best selector and the `k` selectors that cover most of the attention the
     best one misses (the residual): the parts worth composing with it. Of two that cover about
     as much (within 0.1%), the smaller comes first."""
+    packed = terms.packed
     residual = (packed.attention - torch.stack(
-        [uniform_weights(values[int(b)], packed) for b in best])).clamp(min=0)
-    relevance = torch.zeros(len(best), values.shape[0])
-    for first in range(0, values.shape[0], 64):
-        chunk = torch.stack([uniform_weights(v, packed) for v in values[first:first + 64]])
-        relevance[:, first:first + 64] = residual @ chunk.T
-    relevance *= 1 - 1e-3 * sizes / sizes.max()
+        [uniform_weights(terms.dense[int(b)], packed) for b in best])).clamp(min=0)
+    relevance = terms.uniform_products(residual) * (1 - 1e-3 * sizes / sizes.max())
     relevance[torch.arange(len(best)), torch.as_tensor(best)] = -1
     order = torch.argsort(relevance, dim=1, descending=True, stable=True)[:, :k]
     return [[int(best[h]), *order[h].tolist()] for h in range(len(best))]
@@ -195,7 +225,8 @@ def _scored(result: list[list[Candidate]], programs: list[list[tuple[n.Node, str
 
 
 def propose(packed: Packed, corpus: ScoringCorpus,
-            growth: tuple[int, ...] = (3, 4, 8, 16, 32), steps: int = 60,
+            growth: tuple[int, ...] = (3, 4, 8), keep: tuple[int, ...] = (160,),
+            steps: int = 60,
             progress: Callable[[str], None] | None = None, max_selectors: int = 600,
             seconds: float | None = None, path_terms: int = 10) -> list[list[Candidate]]:
     """Candidates for every head: `result[h]` lists head h's, each with its synthesis IoU.
@@ -226,8 +257,9 @@ def propose(packed: Packed, corpus: ScoringCorpus,
     best = ranked[0]
 
     say("composing mixtures, unions and fallbacks")
-    first = partners(values, best, packed, COMPOSE_TOP - 1, sizes)
-    second = partners(values, np.array([f[1] for f in first]), packed, 2, sizes)
+    terms = Terms.build(values, packed)
+    first = partners(terms, best, COMPOSE_TOP - 1, sizes)
+    second = partners(terms, np.array([f[1] for f in first]), 2, sizes)
     programs = []
     for h in range(heads):
         anchor, *found = first[h]
@@ -236,28 +268,29 @@ def propose(packed: Packed, corpus: ScoringCorpus,
         programs.append([(e, origin) for origin, group in family.items() for e in group])
     _scored(result, programs, corpus)
 
-    terms = torch.cat([values, packed.distance[None] / DIST_SCALE])
     costs = torch.tensor([2.0 + size(indicator_form(e)) for e in exprs] + [2.0])
     path = forward_path(terms, costs, packed, max_terms=path_terms, say=say)
     say("soft scores: pruning the path's largest score")
     last = path[-1]
-    active = torch.zeros(heads, terms.shape[0], dtype=torch.bool).scatter_(1, last.terms, True)
-    full = torch.stack([_dense(last.terms[h], last.coefs[h], terms.shape[0])
+    active = torch.zeros(heads, terms.count, dtype=torch.bool).scatter_(1, last.terms, True)
+    full = torch.stack([_dense(last.terms[h], last.coefs[h], terms.count)
                         for h in range(heads)])
-    pruned = backward_path(terms, packed, active & (full != 0), full, max_terms=path_terms)
+    pruned = backward_path(terms.dense, packed, active & (full != 0), full, max_terms=path_terms)
     programs = [[(p, f"{origin}-{int((step.coefs[h] != 0).sum())}")
-                 for origin, steps in (("path", path), ("pruned", pruned)) for step in steps
+                 for origin, found in (("path", path), ("pruned", pruned)) for step in found
                  if (p := softmax_program(_dense(step.terms[h], step.coefs[h],
-                                                 terms.shape[0]), exprs)) is not None]
+                                                 terms.count), exprs)) is not None]
                 for h in range(heads)]
     _scored(result, programs, corpus)
 
     start = [i for i, e in enumerate(exprs) if e in START_TERMS]
-    for active, coefs in pursue(values, start, packed, growth, steps, say, deadline):
-        programs = [[(p, f"softmax-{int(active[h].sum())}")]
-                    if (p := softmax_program(coefs[h], exprs)) is not None else []
-                    for h in range(heads)]
-        _scored(result, programs, corpus)
+    rounds = pursue(terms, start, packed, growth, PURSUIT_STEPS, say, deadline)
+    scores = [coefs for _, coefs in rounds]
+    if steps:
+        scores += shrink(terms, packed, rounds[-1][1], steps, keep, say, deadline)
+    _scored(result, [[(p, f"softmax-{int((c[h] != 0).sum())}") for c in scores
+                      if (p := softmax_program(c[h], exprs)) is not None]
+                     for h in range(heads)], corpus)
     return result
 
 

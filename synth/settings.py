@@ -29,7 +29,7 @@ class SynthSettings:
     n_heldout: int = 20
     group: int = 8
     choice: Choice = field(default_factory=Choice)
-    steps: int = 60
+    steps: int = 60  # fitting steps of the soft score over every candidate term
     max_selectors: int = 600  # the enumeration's candidate budget
     seconds: float | None = None  # time budget of each group's soft-score search
     llm_sequences: int = 4  # synthesis sequences the LLM is shown

@@ -12,8 +12,9 @@ from headcode.synth.enumerate import enumerate_atoms, size
 from headcode.synth.fit import head_iou, iou_gradient, segment_softmax
 from headcode.synth.path import backward_path, forward_path
 from headcode.synth.pipeline import synthesize_group
-from headcode.synth.search import DIST_SCALE
+from headcode.synth.search import partners, shrink, uniform_weights
 from headcode.synth.settings import SynthSettings
+from headcode.synth.terms import Terms
 from headcode.synth.tokensets import set_indicator, token_sets
 
 SOFT = "softmax(3 * [first] + 2 * [k.punct] - 0.5 * dist)"
@@ -41,9 +42,38 @@ def test_token_sets_find_the_tokens_a_head_attends_to():
 def _terms(packed):
     atoms, values = enumerate_atoms(packed, limit=200)
     exprs = [a.expr for a in atoms]
-    terms = torch.cat([values, packed.distance[None] / DIST_SCALE])
     costs = torch.tensor([2.0 + size(e) for e in exprs] + [2.0])
-    return exprs, terms, costs
+    return exprs, Terms.build(values, packed), costs
+
+
+def test_sparse_products_equal_dense_ones():
+    packed = planted(sequences(6, 18), [SOFT, "prev(1)"]).packed()
+    _, terms, _ = _terms(packed)
+    coefs = torch.randn(2, terms.count)
+    weights = torch.rand(2, terms.dense.shape[1])
+    assert torch.allclose(terms.scores(coefs), coefs @ terms.dense, atol=1e-5)
+    assert torch.allclose(terms.project(weights), weights @ terms.dense.T, atol=1e-3)
+    uniform = torch.stack([uniform_weights(v, packed) for v in terms.dense[:-1]])
+    assert torch.allclose(terms.uniform_products(weights), weights @ uniform.T, atol=1e-4)
+
+
+def test_partners_cover_what_the_best_selector_misses():
+    packed = planted(sequences(8, 20), ["mix(0.5: prev(1), 0.5: first)"]).packed()
+    exprs, terms, _ = _terms(packed)
+    best = exprs.index(parse_expr("prev(1)"))
+    sizes = torch.tensor([float(size(e)) for e in exprs])
+    found = partners(terms, [best], 2, sizes)[0]
+    assert found[0] == best and exprs[found[1]] == parse_expr("first")
+
+
+def test_shrink_fits_every_term_then_keeps_fewer():
+    packed = planted(sequences(12, 20), [SOFT]).packed()
+    _, terms, _ = _terms(packed)
+    scores = shrink(terms, packed, torch.zeros(1, terms.count), 80, (12, 3), lambda m: None)
+    counts = [int((c != 0).sum()) for c in scores]
+    assert counts[0] > 100 and counts[1:] == [13, 4]  # the distance stays besides the kept
+    iou = [float(head_iou(segment_softmax(terms.scores(c), packed), packed)[0]) for c in scores]
+    assert iou[0] > 0.85 and min(iou[1:]) > 0.4  # pruning costs fit: small scores come from paths
 
 
 def test_forward_path_grows_one_term_a_step_and_fits_a_planted_score():
@@ -60,10 +90,10 @@ def test_forward_path_grows_one_term_a_step_and_fits_a_planted_score():
 def test_backward_path_prunes_to_ever_fewer_terms():
     packed = planted(sequences(8, 20), [SOFT]).packed()
     exprs, terms, costs = _terms(packed)
-    active = torch.zeros(1, terms.shape[0], dtype=torch.bool)
+    active = torch.zeros(1, terms.count, dtype=torch.bool)
     active[0, :20] = True
     active[0, -1] = True
-    path = backward_path(terms, packed, active, torch.full((1, terms.shape[0]), 0.1),
+    path = backward_path(terms.dense, packed, active, torch.full((1, terms.count), 0.1),
                          max_terms=6, steps=5)
     counts = [int((step.coefs != 0).sum()) for step in path]
     assert counts == sorted(counts, reverse=True) and counts[0] <= 6 and counts[-1] == 1
