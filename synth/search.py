@@ -8,9 +8,11 @@ For each head it proposes
   two-part mixtures, unions, fallbacks and query-conditioned choices, all kept;
 - the soft-score path (`path`): the best score of 1, 2, ... 10 terms by forward selection,
   each term chosen for what it adds per node;
-- large soft scores `softmax(c1 * [S1] + ... + c * dist)` from a matching pursuit: each round
-  fits the coefficients to the head's soft IoU, then adds the selectors its score gradient
-  asks for (growth is kept only where it pays), one candidate per round.
+- mid-size soft scores `softmax(c1 * [S1] + ... + c * dist)` from a matching pursuit: each
+  round fits the coefficients to the head's soft IoU, then adds the selectors its score
+  gradient asks for (growth is kept only where it pays), one candidate per round;
+- large soft scores (`shrink`): one over every candidate term, started from the pursuit's
+  last, and the same pruned to its terms of most weight. These are usually the surrogates.
 All heads of a group are handled at once; every candidate's IoU is measured exactly (compiled
 engine), after rounding.
 """
@@ -232,11 +234,12 @@ def propose(packed: Packed, corpus: ScoringCorpus,
     """Candidates for every head: `result[h]` lists head h's, each with its synthesis IoU.
 
     Stages: selectors (enumerated, and key-token sets from the head's attention), their
-    compositions, the soft-score path of 1 to `path_terms` terms (forward selection), and the
-    large soft scores of a matching pursuit. `packed` and `corpus` hold the same synthesis
-    sequences and heads: the first for fitting, the second for exact scoring with the
-    compiled engine. The budget: at most `max_selectors` enumerated selectors, and no new
-    pursuit round after `seconds`.
+    compositions, the soft-score path of 1 to `path_terms` terms (forward selection), the
+    soft scores of a matching pursuit growing by `growth` terms a round, and the score over
+    every term (fitted for `steps`) with its prunings to `keep` terms. `packed` and `corpus`
+    hold the same synthesis sequences and heads: the first for fitting, the second for exact
+    scoring with the compiled engine. The budget: at most `max_selectors` enumerated
+    selectors, and no new pursuit round or pruning after `seconds`.
     """
     say = progress or (lambda message: None)
     deadline = math.inf if seconds is None else time.monotonic() + seconds

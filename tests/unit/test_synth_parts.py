@@ -79,3 +79,30 @@ def test_a_run_from_a_dump_writes_its_programs_and_resumes(tmp_path):
     again: list[int] = []
     resumed = synthesize(dump, dump.heads, run_dir, settings, advance=again.append)
     assert again == [2] and [r.explanation for r in resumed] == [r.explanation for r in results]
+
+
+def test_an_interrupted_run_writes_the_programs_of_its_finished_groups(tmp_path, monkeypatch):
+    import headcode.synth.pipeline as pipeline
+
+    dump = open_dump(_dump(tmp_path / "dump", sequences(10, 16), PLANTED))
+    settings = SynthSettings(n_synth=6, n_heldout=4, group=1, steps=10, max_selectors=100,
+                             seconds=0)
+    run_dir = RunDir(tmp_path / "run", settings={"dump": "dump"}, choice=settings.choice)
+    real = pipeline.synthesize_group
+
+    def stop_at_the_second(synth, heldout, *args):
+        if synth.heads == [(0, 1)]:
+            raise KeyboardInterrupt
+        return real(synth, heldout, *args)
+
+    monkeypatch.setattr(pipeline, "synthesize_group", stop_at_the_second)
+    try:
+        synthesize(dump, dump.heads, run_dir, settings)
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the interruption did not reach the caller")
+    for name in ("programs.hc", "surrogates.hc", "explanations.py", "surrogates.py"):
+        text = (tmp_path / "run" / name).read_text()
+        assert "0.0" in text or "(0, 0)" in text, name
+        assert "head 0.1" not in text and "(0, 1)" not in text, name
