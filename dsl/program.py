@@ -111,13 +111,8 @@ def read_source(path: str | Path) -> str:
 
 def load_file(path: str | Path) -> LoadedFile:
     """Parse and check a file; its errors name the file (`ProgramError.source`)."""
-    return load_text(read_source(path), path)
-
-
-def load_text(text: str, path: str | Path) -> LoadedFile:
-    """Parse and check the text of a file to be written at `path` (errors name it)."""
     try:
-        checked = check_file(parse_file(text))
+        checked = check_file(parse_file(read_source(path)))
     except (ProgramError, ProgramErrors) as e:
         for error in e.errors if isinstance(e, ProgramErrors) else [e]:
             error.source = str(path)

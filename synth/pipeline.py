@@ -90,14 +90,15 @@ def synthesize_group(synth: Sequences, heldout: Sequences, settings: SynthSettin
     index = {expr: i for i, expr in enumerate(pool)}
     results = []
     for column, head in enumerate(heads):
-        points = {}
+        points, trees = {}, {}
         for c in candidates[column]:
             point = Point(show(c.expr), c.size, round(c.iou, 6),
                           round(float(held[index[c.expr], column]), 6), c.origin)
             points.setdefault(point.program, point)
+            trees.setdefault(point.program, c.expr)
         if points:
             results.append(HeadResult.choose(head[0], head[1], pareto_front(points.values()),
-                                             settings.choice, len(candidates[column])))
+                                             settings.choice, len(candidates[column]), trees))
     return results
 
 

@@ -17,12 +17,15 @@ a finished run re-chooses with the current one and rewrites the program files.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from headcode.dsl import nodes as n
+from headcode.dsl.checker import check_file
 from headcode.dsl.emitter import emit
 from headcode.dsl.gloss import gloss
-from headcode.dsl.program import load_text
+from headcode.dsl.parser import parse_expr
+from headcode.dsl.program import LoadedFile
 from headcode.errors import HeadcodeError
 from headcode.files import write_atomic
 
@@ -43,6 +46,9 @@ class HeadResult:
     explanation: Point
     surrogate: Point
     candidates: int
+    # the syntax trees of the two programs where the search still has them (not recorded):
+    # writing the program files then needs no parsing
+    trees: dict[str, n.Node] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def key(self) -> tuple[int, int]:
@@ -50,12 +56,17 @@ class HeadResult:
 
     @classmethod
     def choose(cls, layer: int, head: int, front: list[Point], choice: Choice,
-               candidates: int) -> HeadResult:
-        return cls(layer, head, tuple(front), explanation(front, choice), surrogate(front, choice),
-                   candidates)
+               candidates: int, trees: dict[str, n.Node] | None = None) -> HeadResult:
+        """The explanation and surrogate of `front`; `trees` maps program texts to trees."""
+        chosen = (explanation(front, choice), surrogate(front, choice))
+        kept = {p.program: trees[p.program] for p in chosen if trees and p.program in trees}
+        return cls(layer, head, tuple(front), *chosen, candidates, kept)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {"layer": self.layer, "head": self.head,
+                "front": [asdict(p) for p in self.front],
+                "explanation": asdict(self.explanation), "surrogate": asdict(self.surrogate),
+                "candidates": self.candidates}
 
     @classmethod
     def from_json(cls, record: dict, choice: Choice) -> HeadResult:
@@ -86,6 +97,7 @@ class RunDir:
             write_atomic(saved, json.dumps(record, indent=2) + "\n")
         self.settings = settings
         self.choice = choice
+        self.trees: dict[str, n.Node] = {}  # program text to tree, from recorded results
 
     @classmethod
     def open(cls, path: str | Path) -> RunDir:
@@ -122,6 +134,8 @@ class RunDir:
 
     def record(self, new: list[HeadResult]) -> None:
         """Add finished heads (replacing earlier results of the same heads)."""
+        for r in new:
+            self.trees.update(r.trees)
         results = self.results()
         results.update({r.key: r for r in new})
         lines = [json.dumps(r.to_json()) for _, r in sorted(results.items())]
@@ -136,8 +150,8 @@ class RunDir:
         for kind, (program_name, module_name) in PROGRAM_FILES.items():
             points = [(r, getattr(r, kind)) for r in results]
             path = self.path / program_name
-            loaded = load_text("\n".join(f"head {r.layer}.{r.head} = {point.program}"
-                                         for r, point in points), path)
+            loaded = LoadedFile(str(path), check_file(n.ProgramFile(tuple(
+                n.Assignment(r.layer, r.head, self._tree(point.program)) for r, point in points))))
             lines = [f"# Head {kind}s for {model}, synthesised by headcode.",
                      "# Above each head, its program in plain English; beside it, the program's "
                      "soft IoU with the head's real", "# attention on held-out and synthesis "
@@ -148,3 +162,9 @@ class RunDir:
             write_atomic(path, "\n".join(lines) + "\n")
             write_atomic(self.path / module_name, emit(loaded, program_name))
         return self.path / "programs.hc"
+
+    def _tree(self, program: str) -> n.Node:
+        """A recorded program's tree: kept from the search, else parsed (and kept)."""
+        if program not in self.trees:
+            self.trees[program] = parse_expr(program)
+        return self.trees[program]

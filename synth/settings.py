@@ -27,7 +27,7 @@ class SynthSettings:
     proposers: tuple[str, ...] = ("enum",)
     n_synth: int = 60
     n_heldout: int = 20
-    group: int = 8
+    group: int = 16  # heads searched together: their fits share the candidate terms
     choice: Choice = field(default_factory=Choice)
     steps: int = 60  # fitting steps of the soft score over every candidate term
     max_selectors: int = 600  # the enumeration's candidate budget

@@ -4,6 +4,7 @@ filling holes, the enumerative proposer, the library, and a whole run from a dum
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from synth_data import planted, sequences
 
 from headcode.dsl.interpreter import run
@@ -64,18 +65,26 @@ def _dump(path, tokens, programs):
     return write_dump(path, rows, model="planted", dtype="float32")
 
 
-def test_a_run_from_a_dump_writes_its_programs_and_resumes(tmp_path):
+def test_a_run_from_a_dump_writes_its_programs_and_resumes(tmp_path, monkeypatch):
+    import headcode.synth.rundir as rundir
+
     dump = open_dump(_dump(tmp_path / "dump", sequences(10, 16), PLANTED))
     synth, heldout = split_dump(dump, [(0, 1)], 6, 4)
     assert len(synth.tokens) == 6 and len(heldout.tokens) == 4 and synth.heads == [(0, 1)]
     settings = SynthSettings(n_synth=6, n_heldout=4, steps=10, max_selectors=100, seconds=0)
     run_dir = RunDir(tmp_path / "run", settings={"dump": "dump"}, choice=settings.choice)
     done: list[int] = []
-    results = synthesize(dump, dump.heads, run_dir, settings, advance=done.append)
+    with monkeypatch.context() as patch:  # the files are written from the search's trees
+        patch.setattr(rundir, "parse_expr", lambda text: pytest.fail(f"parsed {text}"))
+        results = synthesize(dump, dump.heads, run_dir, settings, advance=done.append)
     assert [r.key for r in results] == [(0, 0), (0, 1)] and sum(done) == 2
     assert all(r.explanation.heldout_iou > 0.95 for r in results)
     programs = (tmp_path / "run" / "programs.hc").read_text()
     assert "head 0.0 =" in programs and "head 0.1 =" in programs
+    files = ("programs.hc", "surrogates.hc", "explanations.py", "surrogates.py")
+    written = [(tmp_path / "run" / name).read_text() for name in files]
+    RunDir.open(tmp_path / "run").write_programs()  # the same, parsed from results.jsonl
+    assert [(tmp_path / "run" / name).read_text() for name in files] == written
     again: list[int] = []
     resumed = synthesize(dump, dump.heads, run_dir, settings, advance=again.append)
     assert again == [2] and [r.explanation for r in resumed] == [r.explanation for r in results]
