@@ -239,7 +239,7 @@ def propose(packed: Packed, corpus: ScoringCorpus,
     every term (fitted for `steps`) with its prunings to `keep` terms. `packed` and `corpus`
     hold the same synthesis sequences and heads: the first for fitting, the second for exact
     scoring with the compiled engine. The budget: at most `max_selectors` enumerated
-    selectors, and no new pursuit round or pruning after `seconds`.
+    selectors, and no new pursuit round, fit over every term or pruning after `seconds`.
     """
     say = progress or (lambda message: None)
     deadline = math.inf if seconds is None else time.monotonic() + seconds
@@ -289,7 +289,7 @@ def propose(packed: Packed, corpus: ScoringCorpus,
     start = [i for i, e in enumerate(exprs) if e in START_TERMS]
     rounds = pursue(terms, start, packed, growth, PURSUIT_STEPS, say, deadline)
     scores = [coefs for _, coefs in rounds]
-    if steps:
+    if steps and time.monotonic() <= deadline:
         scores += shrink(terms, packed, rounds[-1][1], steps, keep, say, deadline)
     _scored(result, [[(p, f"softmax-{int((c[h] != 0).sum())}") for c in scores
                       if (p := softmax_program(c[h], exprs)) is not None]
