@@ -85,7 +85,6 @@ def pursue(terms: Terms, start: list[int], packed: Packed, growth: tuple[int, ..
             say("time budget reached: no more soft-score rounds")
             break
         pool = torch.nonzero(active.any(0)).flatten()
-        pooled = torch.cat([values[pool[:-1]], distance])
         mask = active[:, pool].float()
         say(f"soft scores: round {r + 1}, {int(mask.sum(1).max())} terms at most")
         fitted, iou = fit_softmax(Terms.build(values[pool[:-1]], packed), packed,
