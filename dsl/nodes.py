@@ -6,6 +6,7 @@ Nodes are frozen dataclasses; their source position is kept out of equality, so 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from typing import Union
@@ -26,8 +27,12 @@ class Node:
 
     pos: Position | None
 
-    def children(self) -> list[Node]:
-        """Direct sub-expressions, in source order."""
+    def children(self) -> tuple[Node, ...]:
+        """Direct sub-expressions, in source order (found once per node, then kept)."""
+        try:
+            return self.__dict__["_children"]
+        except KeyError:
+            pass
         out: list[Node] = []
         for name in _field_names(type(self)):
             value = getattr(self, name)
@@ -39,13 +44,17 @@ class Node:
                         out.append(item)
                     elif isinstance(item, tuple):
                         out.extend(x for x in item if isinstance(x, Node))
-        return out
+        found = tuple(out)
+        object.__setattr__(self, "_children", found)  # not a field: equality ignores it
+        return found
 
-    def walk(self):
+    def walk(self) -> Iterator[Node]:
         """This node and all nodes below it, pre-order (the order holes are numbered in)."""
-        yield self
-        for child in self.children():
-            yield from child.walk()
+        stack: list[Node] = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children()))
 
     def map(self, fn) -> Node:
         """A copy with `fn` applied to every direct sub-expression."""
@@ -76,16 +85,26 @@ def too_deep(pos: Position | None, kind: type[ProgramError] = ProgramError) -> P
 def depth(node: Node, refs: dict[str, int] | None = None) -> int:
     """The nesting depth of `node`, found without recursion; a reference to a program named in
     `refs` counts as that program's depth (its depth once inlined). Raises `too_deep` at the
-    first node beyond `MAX_DEPTH`."""
+    first node beyond `MAX_DEPTH`. Without `refs`, each node's depth is kept once found."""
+    if not refs and "_depth" in node.__dict__:
+        return node.__dict__["_depth"]
     deepest, stack = 0, [(node, 1)]
     while stack:
         here, level = stack.pop()
         if refs and isinstance(here, Ref) and here.name in refs:
             level += refs[here.name] - 1
+        elif not refs and "_depth" in here.__dict__:
+            level += here.__dict__["_depth"] - 1
+            if level > MAX_DEPTH:
+                raise too_deep(here.pos or node.pos)
+            deepest = max(deepest, level)
+            continue
         if level > MAX_DEPTH:
             raise too_deep(here.pos or node.pos)
         deepest = max(deepest, level)
         stack.extend((child, level + 1) for child in here.children())
+    if not refs:
+        object.__setattr__(node, "_depth", deepest)
     return deepest
 
 
