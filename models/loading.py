@@ -8,6 +8,7 @@ cache and respects `HF_HUB_OFFLINE`. Every failure is a one-line `ModelError`.
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,11 +107,12 @@ def load_model(
     target = resolve_device(device)
     hf_logging.disable_progress_bar()
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            **source,
-            dtype=resolve_dtype(dtype),
-            attn_implementation=attn_implementation or NAME,
-        )
+        with gguf.read_once() if "gguf_file" in source else nullcontext():
+            model = AutoModelForCausalLM.from_pretrained(
+                **source,
+                dtype=resolve_dtype(dtype),
+                attn_implementation=attn_implementation or NAME,
+            )
     except ModelError:
         raise
     except (OSError, ValueError, KeyError, ImportError, *gguf.CORRUPT_FILE_ERRORS) as error:

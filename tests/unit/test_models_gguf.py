@@ -173,3 +173,40 @@ def test_model_options_reject_a_file_that_is_not_gguf(monkeypatch, capsys, tmp_p
     code, _, err = run(monkeypatch, capsys, "apply", "first", "--text", "Hi.",
                        "--tokenizer", not_gguf)
     assert code == 2 and "is not a GGUF file" in err and err.count("\n") == 1
+
+
+def _small_gguf(path, name: str):
+    """A real (tiny) GGUF file: one string field and one tensor."""
+    import numpy as np
+    writer_module = pytest.importorskip("gguf")
+    writer = writer_module.GGUFWriter(str(path), "llama")
+    writer.add_string("general.name", name)
+    writer.add_tensor("token_embd.weight", np.zeros((2, 3), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def _name(reader) -> str:
+    field = reader.fields["general.name"]
+    return bytes(field.parts[field.data[0]]).decode()
+
+
+def test_read_once_shares_a_files_reader_until_the_file_changes(tmp_path):
+    package = pytest.importorskip("gguf")
+    path = _small_gguf(tmp_path / "a.gguf", "first")
+    with gguf.read_once():
+        reader = package.GGUFReader(path)
+        assert package.GGUFReader(str(path)) is reader
+        assert _name(reader) == "first"
+        arch = package.MODEL_ARCH.LLAMA
+        assert package.get_tensor_name_map(arch, 2) is package.get_tensor_name_map(arch, 2)
+    with gguf.read_once():  # kept between loads: the model's, then its tokenizer's
+        assert package.GGUFReader(path) is reader
+    _small_gguf(path, "second, longer")  # a changed file is read anew
+    with gguf.read_once():
+        assert _name(package.GGUFReader(path)) == "second, longer"
+    assert isinstance(package.GGUFReader(path), package.GGUFReader)  # restored: a class again
+    assert package.get_tensor_name_map(arch, 2) is not package.get_tensor_name_map(arch, 2)
