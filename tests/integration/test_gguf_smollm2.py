@@ -1,7 +1,9 @@
 """The real GGUF file in ../shared (SmolLM2-135M-Instruct, Q4_1): it loads and runs, `headcode
 convert` gives a directory with identical logits and tokens, and `extract --model FILE.gguf`
-writes a dump. Dequantising takes about 30 s, so the file is read once per process here."""
+writes a dump, and `demo --model FILE.gguf` writes its report. Reading the file takes about 10 s,
+so it is read once per process here."""
 
+import html
 import json
 import subprocess
 import sys
@@ -11,6 +13,8 @@ import torch
 from conftest import SMOLLM2_GGUF, VALID_TEXT, need_shared
 from conftest import run_cli as run
 
+from headcode.dsl.gloss import gloss
+from headcode.dsl.program import load_file
 from headcode.models.dump import open_dump
 from headcode.models.gguf import MARKER
 from headcode.models.loading import load_model, model_shape
@@ -91,3 +95,26 @@ def test_extract_reads_the_gguf_file(gguf_file, loaded, tmp_path, monkeypatch, c
     tokenizer = loaded[1]
     for s, paragraph in enumerate(paragraphs):
         assert dump.tokens(s).ids == tokenizer(paragraph).input_ids[:24]
+
+
+def test_demo_reads_the_gguf_file_and_writes_its_report(gguf_file, tmp_path, monkeypatch,
+                                                        capsys):
+    out = tmp_path / "demo"
+    code, stdout, err = run(monkeypatch, capsys, "demo", "--model", gguf_file,
+                            "--text", need_shared(VALID_TEXT), "--out", out,
+                            "--heads", "0.0,29.8", "--synth-sequences", 6,
+                            "--heldout-sequences", 3, "--ppl-sequences", 3,
+                            "--max-tokens", 32, "--device", "cpu")
+    assert code == 0, err
+    assert "perplexity" in stdout and "report:" in stdout
+    assert json.loads((out / "run.json").read_text())["model"] == str(gguf_file)
+    curve = json.loads((out / "curve.json").read_text())
+    assert curve["points"][-1]["heads"] == 2
+    assert set(curve["points"][-1]["ppl"]) == {"program", "surrogate", "uniform", "mean",
+                                               "random"}
+    page = (out / "report.html").read_text()
+    explanations = load_file(out / "programs.hc")
+    assert sorted(explanations.heads) == [(0, 0), (29, 8)]
+    for program in explanations.heads.values():  # each explanation and its gloss is on the page
+        assert html.escape(gloss(program.expr, explanations.definitions)) in page
+    assert page.count("data:image/png;base64,") >= 5  # two heatmaps, two fronts, the curve
