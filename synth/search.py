@@ -141,21 +141,13 @@ def shrink(terms: Terms, packed: Packed, init: torch.Tensor, steps: int,
     return out
 
 
-def uniform_weights(indicator: torch.Tensor, packed: Packed) -> torch.Tensor:
-    """A selector's pattern on packed entries: uniform over its keys, empty rows on key 0."""
-    count = torch.zeros(packed.n_rows).index_add_(0, packed.row, indicator)
-    per_row = count[packed.row]
-    empty = (per_row == 0).float() * (packed.key == 0).float()
-    return torch.where(per_row > 0, indicator / per_row.clamp(min=1), empty)
-
-
 def partners(terms: Terms, best: np.ndarray, k: int, sizes: torch.Tensor) -> list[list[int]]:
     """Per head, its best selector and the `k` selectors that cover most of the attention the
     best one misses (the residual): the parts worth composing with it. Of two that cover about
     as much (within 0.1%), the smaller comes first."""
     packed = terms.packed
-    residual = (packed.attention - torch.stack(
-        [uniform_weights(terms.dense[int(b)], packed) for b in best])).clamp(min=0)
+    residual = (packed.attention - torch.stack([terms.uniform(int(b)) for b in best])
+                ).clamp(min=0)
     relevance = terms.uniform_products(residual) * (1 - 1e-3 * sizes / sizes.max())
     relevance[torch.arange(len(best)), torch.as_tensor(best)] = -1
     order = torch.argsort(relevance, dim=1, descending=True, stable=True)[:, :k]

@@ -51,9 +51,16 @@ class Terms:
         sparse = torch.sparse.mm(self.by_term, gradient.T.contiguous()).T
         return torch.cat([sparse, gradient @ self.dense[-1][:, None]], 1)
 
+    def uniform(self, selector: int) -> torch.Tensor:
+        """A selector's pattern on the entries: uniform over its keys, empty rows on key 0."""
+        indicator, packed = self.dense[selector], self.packed
+        per_row = torch.zeros(packed.n_rows).index_add_(0, packed.row, indicator)[packed.row]
+        empty = (per_row == 0).float() * (packed.key == 0).float()
+        return torch.where(per_row > 0, indicator / per_row.clamp(min=1), empty)
+
     def uniform_products(self, weights: torch.Tensor) -> torch.Tensor:
         """(heads, entries) weights to (heads, indicators): the dot product of each head's
-        weights with each selector's pattern (uniform over its keys, empty rows on key 0)."""
+        weights with every selector's `uniform` pattern, computed sparsely."""
         packed, crow, col = self.packed, self.by_term.crow_indices(), self.by_term.col_indices()
         selector = torch.repeat_interleave(torch.arange(len(crow) - 1), crow.diff())
         cell = selector * packed.n_rows + packed.row[col]

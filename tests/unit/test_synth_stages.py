@@ -10,9 +10,10 @@ from headcode.dsl.parser import parse_expr
 from headcode.scoring import score_corpus
 from headcode.synth.enumerate import enumerate_atoms, size
 from headcode.synth.fit import head_iou, iou_gradient, segment_softmax
+from headcode.synth.packed import evaluate_packed
 from headcode.synth.path import backward_path, forward_path
 from headcode.synth.pipeline import synthesize_group
-from headcode.synth.search import partners, shrink, uniform_weights
+from headcode.synth.search import partners, shrink
 from headcode.synth.settings import SynthSettings
 from headcode.synth.terms import Terms
 from headcode.synth.tokensets import set_indicator, token_sets
@@ -48,13 +49,15 @@ def _terms(packed):
 
 def test_sparse_products_equal_dense_ones():
     packed = planted(sequences(6, 18), [SOFT, "prev(1)"]).packed()
-    _, terms, _ = _terms(packed)
+    exprs, terms, _ = _terms(packed)
     coefs = torch.randn(2, terms.count)
     weights = torch.rand(2, terms.dense.shape[1])
     assert torch.allclose(terms.scores(coefs), coefs @ terms.dense, atol=1e-5)
     assert torch.allclose(terms.project(weights), weights @ terms.dense.T, atol=1e-3)
-    uniform = torch.stack([uniform_weights(v, packed) for v in terms.dense[:-1]])
+    uniform = torch.stack([terms.uniform(i) for i in range(terms.count - 1)])
     assert torch.allclose(terms.uniform_products(weights), weights @ uniform.T, atol=1e-4)
+    # a selector's uniform pattern is what the language makes of the selector as a pattern
+    assert torch.allclose(uniform[:40], evaluate_packed(exprs[:40], packed), atol=1e-6)
 
 
 def test_partners_cover_what_the_best_selector_misses():
