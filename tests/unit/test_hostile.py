@@ -84,6 +84,28 @@ def test_every_stage_refuses_a_deep_tree_before_recursing(stage):
         calls[stage]()
 
 
+def test_kept_depths_still_refuse_a_tree_built_on_a_checked_one():
+    part = _deep_tree(n.MAX_DEPTH - 10)
+    assert n.depth(part) == n.MAX_DEPTH - 9  # found once, then kept on the node
+    assert n.depth(_deep_tree(0)) == 1
+    whole = part
+    for _ in range(20):
+        whole = n.Shift(whole, n.Num(1))
+    with pytest.raises(ProgramError, match="nested too deeply"):
+        n.depth(whole)
+    with pytest.raises(ProgramError, match="nested too deeply"):
+        check_expr(whole)
+
+
+def test_kept_children_and_depths_do_not_change_equality_or_walks():
+    a, b = parse_expr("mix(0.5: first, 0.5: prev(1))"), parse_expr("mix(0.5: first, 0.5: prev(1))")
+    n.depth(a)
+    assert [type(x).__name__ for x in a.walk()] == [type(x).__name__ for x in b.walk()]
+    assert a == b and hash(a) == hash(b) and repr(a) == repr(b)
+    changed = a.map(lambda child: n.Self() if isinstance(child, n.First) else child)
+    assert show(changed) == "mix(0.5: self, 0.5: prev(1))"  # no stale children after map
+
+
 def test_definitions_that_nest_deeply_once_inlined_are_refused():
     lines = ["d0 = shift(first, 1)"] + [f"d{k} = shift(d{k - 1}, 1)" for k in range(1, 120)]
     from headcode.dsl.checker import check_file
