@@ -10,7 +10,7 @@ from ...files import write_atomic
 from .. import figures
 from .html_page import html_page
 from .markdown_page import markdown_page
-from .plots import clear_figures, front_figures, head_figures, pick_example
+from .plots import clear_figures, draw, front_jobs, head_jobs, pick_example
 from .run import Report, ReportError, find_dump, read_curve, read_heads, read_settings
 
 
@@ -20,7 +20,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *,
     """Write report.html, report.md and figures/*.png for a run directory; the page's path.
 
     `out_dir` defaults to `run_dir`; `example` picks the heatmaps' sequence of the dump
-    (default: the first held-out one); `progress(done, total)` is called per head figure.
+    (default: the first held-out one); `progress(done, total)` is called per figure of a head.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -37,11 +37,11 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *,
     clear_figures(folder)
     folder.mkdir(exist_ok=True)
     dump, dump_note = find_dump(run_dir, settings)
-    chosen = None
+    chosen, jobs = None, []
     if dump is not None:
         chosen = pick_example(dump, settings, example)
-        head_figures(heads, dump, chosen, folder, progress)
-    front_figures(heads, folder)
+        jobs = head_jobs(heads, dump, chosen, folder)
+    draw(jobs + front_jobs(heads, folder), progress)
     curve_png = figures.curve_figure(curve, folder / "curve.png") if curve else None
     programs = run_dir / "programs.hc"
     report = Report(

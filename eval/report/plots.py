@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from ...dsl.errors import EvaluationError
@@ -11,6 +15,9 @@ from ...models.dump import Dump, DumpError
 from .. import figures
 from .run import MAX_TOKENS, Example, HeadEntry, ReportError
 from .text import short
+
+PARALLEL_FROM = 64  # fewer figures are drawn in this process (starting workers costs seconds)
+MAX_WORKERS = 8
 
 
 def pick_example(dump: Dump, settings: dict, chosen: int | None) -> Example:
@@ -27,31 +34,70 @@ def pick_example(dump: Dump, settings: dict, chosen: int | None) -> Example:
     return Example(chosen, shown, length, dump.texts(chosen)[:shown], chosen == first_heldout)
 
 
-def head_figures(heads: list[HeadEntry], dump: Dump, example: Example, folder: Path,
-                  progress: Callable[[int, int], None] | None) -> None:
+@dataclass(frozen=True)
+class FigureJob:
+    """One figure to draw: `draw(*args)` writes it; its path goes to `entry.<field>`."""
+
+    entry: HeadEntry
+    field: str
+    draw: Callable[..., Path]
+    args: tuple
+
+
+def head_jobs(heads: list[HeadEntry], dump: Dump, example: Example, folder: Path
+              ) -> list[FigureJob]:
+    """Each head's heatmap of the example: its real attention beside its explanation's."""
     tokens = dump.tokens(example.index)
     k = example.shown
-    for done, entry in enumerate(heads, 1):
+    jobs = []
+    for entry in heads:
         try:
             real = dump.head(example.index, entry.layer, entry.head)[:k, :k]
             matrix = run_program(entry.program, tokens.texts, tokens.ids, tokens.special)[:k, :k]
         except (DumpError, EvaluationError) as e:
             entry.note = f"no heatmap: {e}"
-        else:
-            title = short(f"head {entry.name}: {entry.text}", 90)
-            entry.figure = figures.head_figure(real, matrix, example.texts, title,
-                                               folder / f"{entry.anchor}.png")
+            continue
+        title = short(f"head {entry.name}: {entry.text}", 90)
+        jobs.append(FigureJob(entry, "figure", figures.head_figure,
+                              (real, matrix, example.texts, title, folder / f"{entry.anchor}.png")))
+    return jobs
+
+
+def front_jobs(heads: list[HeadEntry], folder: Path) -> list[FigureJob]:
+    """Each head's front, when the run recorded one."""
+    return [FigureJob(entry, "front_figure", figures.front_figure,
+                      (entry.result.front, entry.result.explanation, entry.result.surrogate,
+                       f"head {entry.name}: size and fidelity",
+                       folder / f"front-{entry.layer}-{entry.head}.png"))
+            for entry in heads if entry.result is not None]
+
+
+def draw(jobs: list[FigureJob], progress: Callable[[int, int], None] | None = None,
+         workers: int | None = None, parallel_from: int = PARALLEL_FROM) -> None:
+    """Draw every figure, in `workers` processes (default: one per core, at most
+    `MAX_WORKERS`) when there are at least `parallel_from`; `progress(done, total)` after
+    each."""
+    workers = min(os.cpu_count() or 1, MAX_WORKERS) if workers is None else workers
+    if workers > 1 and len(jobs) >= parallel_from:
+        # spawn, not fork: the report may be drawn by a process whose torch threads have started
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            paths = pool.map(_draw_one, [(job.draw, job.args) for job in jobs], chunksize=4)
+            _collect(jobs, paths, progress)
+    else:
+        _collect(jobs, (job.draw(*job.args) for job in jobs), progress)
+
+
+def _draw_one(job: tuple[Callable[..., Path], tuple]) -> Path:
+    return job[0](*job[1])
+
+
+def _collect(jobs: list[FigureJob], paths: Iterable[Path],
+             progress: Callable[[int, int], None] | None) -> None:
+    for done, (job, path) in enumerate(zip(jobs, paths), 1):
+        setattr(job.entry, job.field, path)
         if progress is not None:
-            progress(done, len(heads))
-
-
-def front_figures(heads: list[HeadEntry], folder: Path) -> None:
-    for entry in heads:
-        r = entry.result
-        if r is not None:
-            entry.front_figure = figures.front_figure(
-                r.front, r.explanation, r.surrogate, f"head {entry.name}: size and fidelity",
-                folder / f"front-{entry.layer}-{entry.head}.png")
+            progress(done, len(jobs))
 
 
 def clear_figures(folder: Path) -> None:

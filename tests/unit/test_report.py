@@ -111,7 +111,7 @@ def test_report_shows_every_head_with_figures_embedded(tmp_path):
     page = build_report(run, progress=lambda done, total: calls.append((done, total)))
     assert page == run / "report.html"
     text = page.read_text()
-    assert calls == [(k, 4) for k in range(1, 5)]
+    assert calls == [(k, 8) for k in range(1, 9)]  # a heatmap and a front per head
     for head in HEADS:
         anchor = "head-" + head.replace(".", "-")
         assert f">head {head}</b>" in text and f'<a href="#{anchor}">' in text
@@ -131,6 +131,33 @@ def test_report_shows_every_head_with_figures_embedded(tmp_path):
         "head-0-0.png", "head-0-1.png", "head-1-2.png", "head-1-3.png"]
     assert not re.search(r"(src|href)=\"(https?:)?//", text)
     assert "first held-out sequence 2 of the dump, all 12 tokens" in text
+
+
+def test_figures_drawn_in_worker_processes_are_the_same(tmp_path, monkeypatch):
+    from headcode.eval.report import plots
+
+    (tmp_path / "a").mkdir()
+    serial = make_run(tmp_path / "a")
+    parallel = shutil.copytree(serial, tmp_path / "parallel")
+    build_report(serial)
+    used = []
+    real_draw = plots.draw
+
+    def in_workers(jobs, progress=None):
+        used.append(len(jobs))
+        real_draw(jobs, progress, workers=2, parallel_from=1)
+
+    monkeypatch.setattr("headcode.eval.report.build.draw", in_workers)
+    calls = []
+    build_report(parallel, progress=lambda done, total: calls.append((done, total)))
+    assert used == [8] and calls == [(k, 8) for k in range(1, 9)]
+    figures = sorted(p.name for p in (serial / "figures").iterdir())
+    assert figures == sorted(p.name for p in (parallel / "figures").iterdir())
+    for name in figures:
+        drawn = (serial / "figures" / name).read_bytes()
+        assert drawn == (parallel / "figures" / name).read_bytes()
+    assert images((serial / "report.html").read_text()) == images(
+        (parallel / "report.html").read_text())
 
 
 def test_programs_and_comments_are_escaped(tmp_path):
