@@ -75,14 +75,16 @@ def ascend(coef: torch.Tensor, step: Callable[[torch.Tensor], torch.Tensor], ste
     return coef.detach()
 
 
-def fit_softmax(terms: Terms, packed: Packed, steps: int = 150, lr: float = 0.2,
+def fit_softmax(terms: Terms, steps: int = 150, lr: float = 0.2,
                 init: torch.Tensor | None = None, mask: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Coefficients (heads, terms) of softmax(sum_t c_t * term_t) maximising each head's IoU.
+    """Coefficients (heads, terms) of softmax(sum_t c_t * term_t) maximising each head's IoU
+    on the entries `terms` are built on.
 
     `terms` are shared by the heads (indicators and the distance); `mask` (heads, terms) of
     0/1 limits each head to some terms. Returns the coefficients and the IoU.
     """
+    packed = terms.packed
     heads = packed.attention.shape[0]
     mask = torch.ones(heads, terms.count) if mask is None else mask
     start = torch.zeros(heads, terms.count) if init is None else init

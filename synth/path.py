@@ -49,8 +49,7 @@ def _repeat(packed: Packed, times: int) -> Packed:
                   packed.lengths)
 
 
-def forward_path(terms: Terms, costs: torch.Tensor, packed: Packed, max_terms: int = 10,
-                 screen: int = 4,
+def forward_path(terms: Terms, costs: torch.Tensor, max_terms: int = 10, screen: int = 4,
                  fit_sequences: int = 20, screen_sequences: int = 8, steps: int = 24,
                  lr: float = 0.15, say: Callable[[str], None] = lambda m: None) -> list[PathStep]:
     """Forward selection of soft-score terms from the candidate `terms`, per head.
@@ -60,6 +59,7 @@ def forward_path(terms: Terms, costs: torch.Tensor, packed: Packed, max_terms: i
     engine). Of the trials, each step keeps the one whose IoU gain per node of its term
     (`costs`, one per candidate) is largest. Returns one `PathStep` per number of terms.
     """
+    packed = terms.packed
     heads, n_candidates = packed.attention.shape[0], terms.count
     fitting, fit_cut = prefix(packed, fit_sequences)
     screening, screen_cut = prefix(packed, screen_sequences)

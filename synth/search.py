@@ -60,8 +60,8 @@ class Candidate:
         return size(self.expr)
 
 
-def pursue(terms: Terms, start: list[int], packed: Packed, growth: tuple[int, ...],
-           steps: int, say: Callable[[str], None], deadline: float = math.inf,
+def pursue(terms: Terms, start: list[int], growth: tuple[int, ...], steps: int,
+           say: Callable[[str], None], deadline: float = math.inf,
            fit_sequences: int = 20) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Greedy term selection for soft scores, all heads at once (a matching pursuit).
 
@@ -71,8 +71,8 @@ def pursue(terms: Terms, start: list[int], packed: Packed, growth: tuple[int, ..
     pay. No round starts after `deadline` (a `time.monotonic()` value). Returns (active,
     coefficients) per round, both (heads, selectors + 1) with the distance last.
     """
-    heads, n_atoms = len(packed.heads), terms.count - 1
-    packed, cut = prefix(packed, fit_sequences)
+    heads, n_atoms = len(terms.packed.heads), terms.count - 1
+    packed, cut = prefix(terms.packed, fit_sequences)
     values, distance = terms.dense[:-1, :cut], terms.dense[-1:, :cut]
     active = torch.zeros(heads, n_atoms + 1, dtype=torch.bool)
     active[:, start] = True
@@ -87,7 +87,7 @@ def pursue(terms: Terms, start: list[int], packed: Packed, growth: tuple[int, ..
         pool = torch.nonzero(active.any(0)).flatten()
         mask = active[:, pool].float()
         say(f"soft scores: round {r + 1}, {int(mask.sum(1).max())} terms at most")
-        fitted, iou = fit_softmax(Terms.build(values[pool[:-1]], packed), packed,
+        fitted, iou = fit_softmax(Terms.build(values[pool[:-1]], packed),
                                   steps=steps if r == 0 else max(steps // 2, 10),
                                   init=coefs[:, pool], mask=mask, lr=0.2 if r == 0 else 0.05)
         grown = torch.zeros_like(coefs)
@@ -111,9 +111,8 @@ def pursue(terms: Terms, start: list[int], packed: Packed, growth: tuple[int, ..
     return rounds
 
 
-def shrink(terms: Terms, packed: Packed, init: torch.Tensor, steps: int,
-           keep: tuple[int, ...], say: Callable[[str], None], deadline: float = math.inf
-           ) -> list[torch.Tensor]:
+def shrink(terms: Terms, init: torch.Tensor, steps: int, keep: tuple[int, ...],
+           say: Callable[[str], None], deadline: float = math.inf) -> list[torch.Tensor]:
     """Large soft scores, all heads at once: one over every term, then the same pruned.
 
     The score over every candidate term starts from `init` (heads, terms) and is fitted for
@@ -123,7 +122,7 @@ def shrink(terms: Terms, packed: Packed, init: torch.Tensor, steps: int,
     (heads, terms) of every score, largest first.
     """
     say(f"soft scores: all {terms.count} terms at once")
-    coefs, _ = fit_softmax(terms, packed, steps=steps, lr=SHRINK_LR, init=init)
+    coefs, _ = fit_softmax(terms, steps=steps, lr=SHRINK_LR, init=init)
     out = [coefs]
     spread = terms.dense.std(dim=1)
     for count in keep:
@@ -135,7 +134,7 @@ def shrink(terms: Terms, packed: Packed, init: torch.Tensor, steps: int,
         weight[:, -1] = math.inf
         kept = torch.argsort(weight, dim=1, descending=True)[:, :count + 1]
         mask = torch.zeros_like(coefs).scatter_(1, kept, 1.0) * (out[-1] != 0)
-        pruned, _ = fit_softmax(terms, packed, steps=max(steps // 3, 10), lr=SHRINK_LR,
+        pruned, _ = fit_softmax(terms, steps=max(steps // 3, 10), lr=SHRINK_LR,
                                 init=out[-1] * mask, mask=mask)
         out.append(pruned)
     return out
@@ -263,7 +262,7 @@ def propose(packed: Packed, corpus: ScoringCorpus,
     _scored(result, programs, corpus)
 
     costs = torch.tensor([2.0 + size(indicator_form(e)) for e in exprs] + [2.0])
-    path = forward_path(terms, costs, packed, max_terms=path_terms, say=say)
+    path = forward_path(terms, costs, max_terms=path_terms, say=say)
     say("soft scores: pruning the path's largest score")
     last = path[-1]
     active = torch.zeros(heads, terms.count, dtype=torch.bool).scatter_(1, last.terms, True)
@@ -278,10 +277,10 @@ def propose(packed: Packed, corpus: ScoringCorpus,
     _scored(result, programs, corpus)
 
     start = [i for i, e in enumerate(exprs) if e in START_TERMS]
-    rounds = pursue(terms, start, packed, growth, PURSUIT_STEPS, say, deadline)
+    rounds = pursue(terms, start, growth, PURSUIT_STEPS, say, deadline)
     scores = [coefs for _, coefs in rounds]
     if steps and time.monotonic() <= deadline:
-        scores += shrink(terms, packed, rounds[-1][1], steps, keep, say, deadline)
+        scores += shrink(terms, rounds[-1][1], steps, keep, say, deadline)
     _scored(result, [[(p, f"softmax-{int((c[h] != 0).sum())}") for c in scores
                       if (p := softmax_program(c[h], exprs)) is not None]
                      for h in range(heads)], corpus)

@@ -72,7 +72,7 @@ def test_partners_cover_what_the_best_selector_misses():
 def test_shrink_fits_every_term_then_keeps_fewer():
     packed = planted(sequences(12, 20), [SOFT]).packed()
     _, terms, _ = _terms(packed)
-    scores = shrink(terms, packed, torch.zeros(1, terms.count), 80, (12, 3), lambda m: None)
+    scores = shrink(terms, torch.zeros(1, terms.count), 80, (12, 3), lambda m: None)
     counts = [int((c != 0).sum()) for c in scores]
     assert counts[0] > 100 and counts[1:] == [13, 4]  # the distance stays besides the kept
     iou = [float(head_iou(segment_softmax(terms.scores(c), packed), packed)[0]) for c in scores]
@@ -82,7 +82,7 @@ def test_shrink_fits_every_term_then_keeps_fewer():
 def test_forward_path_grows_one_term_a_step_and_fits_a_planted_score():
     packed = planted(sequences(16, 20), [SOFT, "prev(2)"]).packed()
     exprs, terms, costs = _terms(packed)
-    path = forward_path(terms, costs, packed, max_terms=4, fit_sequences=16,
+    path = forward_path(terms, costs, max_terms=4, fit_sequences=16,
                         screen_sequences=8, steps=60)
     assert [step.terms.shape for step in path] == [(2, k) for k in range(1, 5)]
     ious = [float(step.iou[0]) for step in path]
