@@ -91,18 +91,16 @@ def depth(node: Node, refs: dict[str, int] | None = None) -> int:
     deepest, stack = 0, [(node, 1)]
     while stack:
         here, level = stack.pop()
+        kept = None if refs else here.__dict__.get("_depth")  # a subtree measured before
         if refs and isinstance(here, Ref) and here.name in refs:
             level += refs[here.name] - 1
-        elif not refs and "_depth" in here.__dict__:
-            level += here.__dict__["_depth"] - 1
-            if level > MAX_DEPTH:
-                raise too_deep(here.pos or node.pos)
-            deepest = max(deepest, level)
-            continue
+        elif kept is not None:
+            level += kept - 1
         if level > MAX_DEPTH:
             raise too_deep(here.pos or node.pos)
         deepest = max(deepest, level)
-        stack.extend((child, level + 1) for child in here.children())
+        if kept is None:
+            stack.extend((child, level + 1) for child in here.children())
     if not refs:
         object.__setattr__(node, "_depth", deepest)
     return deepest
