@@ -61,6 +61,11 @@ def seed_selectors(max_distance: int = 8) -> Iterator[n.Node]:
         yield n.Last(_k(name))
     for name in BOOL_FEATURES:
         yield n.Last(_k(name), n.Num(2))
+    # the token before each word start or punctuation mark, and before the current word: the
+    # ends of words the query has seen whole (later heads of a subword model prefer them)
+    for name in ("word_start", "punct"):
+        yield n.Shift(n.Keys(_k(name)), n.Num(-1))
+    yield n.Shift(n.Start("word"), n.Num(-1))
 
 
 def _shift_one(values: torch.Tensor, packed: Packed) -> torch.Tensor:

@@ -40,6 +40,14 @@ def test_the_enumerative_proposer_finds_planted_selectors():
         assert {c.origin for c in found} and all(0 <= c.iou <= 1 + 1e-9 for c in found)
 
 
+def test_the_proposer_finds_the_ends_of_earlier_words():
+    program = "softmax(2 * [shift(keys(k.word_start), -1)] - 0.3 * dist)"
+    synth = planted(sequences(8, 16), [program])
+    found = propose(synth.packed(), synth.corpus(), growth=(3,), steps=10, path_terms=2)[0]
+    best = max(found, key=lambda c: c.iou)
+    assert best.iou > 0.95 and "shift(keys(k.word_start), -1)" in show(best.expr), show(best.expr)
+
+
 def test_deduplicate_keeps_the_smallest_of_equal_behaviours():
     packed = planted(sequences(6, 16), ["first"]).packed()
     texts = ["shift(self, 1)", "prev(1)", "first", "prev(1)", "window(1, 1)"]
