@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import statistics
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -25,7 +26,7 @@ from headcode.dsl.parser import parse_expr
 from headcode.models.dump import open_dump
 from headcode.synth.data import split_dump
 from headcode.synth.fit import head_iou, segment_softmax
-from headcode.synth.front import Point
+from headcode.synth.front import Point, smallest_near_best
 from headcode.synth.packed import Packed, evaluate_packed
 from headcode.synth.rundir import RunDir
 
@@ -35,10 +36,6 @@ MAX_DISTANCE = 128  # the distance profile has one weight per distance below thi
 TABLES = {"refitted": (), "+ a weight per distance": ("distance",),
           "+ a weight per key token": ("key",), "+ a sharpness per query token": ("query",),
           "+ both per-token tables": ("key", "query")}
-
-
-def best_point(front: list[Point], max_size: int) -> Point:
-    return max((p for p in front if p.size <= max_size), key=lambda p: p.heldout_iou)
 
 
 def program_terms(program: str, packed: Packed) -> tuple[torch.Tensor, list[float]]:
@@ -55,15 +52,25 @@ def program_terms(program: str, packed: Packed) -> tuple[torch.Tensor, list[floa
     return torch.stack(rows), coefs
 
 
-def token_ids(packed: Packed) -> tuple[torch.Tensor, torch.Tensor]:
-    """The key's and the query's token id on every entry."""
+def lookups(packed: Packed) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per entry, where it reads the tables: the key's token id, the query's token id (rows
+    number the tokens) and the distance, capped to the profile's length."""
     ids = torch.cat([torch.tensor(t.ids) for t in packed.tokens])
-    start = torch.cumsum(packed.lengths, 0) - packed.lengths
-    return ids[start[packed.seq] + packed.key], ids[start[packed.seq] + packed.query]
+    distance = (packed.query - packed.key).clamp(max=MAX_DISTANCE - 1)
+    return ids[packed.row - packed.query + packed.key], ids[packed.row], distance
 
 
-def stacked(points: list[Point], packed: Packed) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every head's terms (heads, width, entries), zero-padded, and coefficients (heads, width)."""
+class Split(NamedTuple):
+    """One split's entries, every head's program terms on them (heads, width, entries, zero-padded)
+    with their coefficients (heads, width), and where each entry reads the tables (`lookups`)."""
+
+    packed: Packed
+    values: torch.Tensor
+    coefs: torch.Tensor
+    where: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def split_of(points: list[Point], packed: Packed) -> Split:
     found = [program_terms(p.program, packed) for p in points]
     width = max(len(c) for _, c in found)
     values = torch.zeros(len(found), width, packed.query.shape[0])
@@ -71,39 +78,36 @@ def stacked(points: list[Point], packed: Packed) -> tuple[torch.Tensor, torch.Te
     for h, (v, c) in enumerate(found):
         values[h, :len(c)] = v
         coefs[h, :len(c)] = torch.tensor(c)
-    return values, coefs
+    return Split(packed, values, coefs, lookups(packed))
 
 
-def ceiling(points: list[Point], synth: Packed, heldout: Packed, tables: tuple[str, ...]
+def ceiling(synth: Split, heldout: Split, vocabulary: int, tables: tuple[str, ...]
             ) -> torch.Tensor:
     """Held-out IoU per head of its program refitted with the `tables` asked for."""
-    values, start = stacked(points, synth)
-    held_values, _ = stacked(points, heldout)
-    vocabulary = int(max(max(t.ids) for t in synth.tokens + heldout.tokens)) + 1
-    coefs = start.clone().requires_grad_(True)
-    keys = torch.zeros(len(points), vocabulary, requires_grad=True)
-    sharp = torch.zeros(len(points), vocabulary, requires_grad=True)
-    profile = torch.zeros(len(points), MAX_DISTANCE, requires_grad=True)
+    heads = synth.coefs.shape[0]
+    coefs = synth.coefs.clone().requires_grad_(True)
+    keys = torch.zeros(heads, vocabulary, requires_grad=True)
+    sharp = torch.zeros(heads, vocabulary, requires_grad=True)
+    profile = torch.zeros(heads, MAX_DISTANCE, requires_grad=True)
 
-    def weights(v: torch.Tensor, packed: Packed) -> torch.Tensor:
-        key_id, query_id = token_ids(packed)
-        score = torch.einsum("hk,hke->he", coefs, v)
+    def weights(split: Split) -> torch.Tensor:
+        key_id, query_id, distance = split.where
+        score = torch.einsum("hk,hke->he", coefs, split.values)
         if "distance" in tables:
-            distance = (packed.query - packed.key).clamp(max=MAX_DISTANCE - 1)
             score = score + profile[:, distance]
         if "key" in tables:
             score = score + keys[:, key_id]
         if "query" in tables:
             score = score * torch.exp(sharp[:, query_id])
-        return segment_softmax(score, packed)
+        return segment_softmax(score, split.packed)
 
     optimizer = torch.optim.Adam([coefs, keys, sharp, profile], lr=LR)
     for _ in range(STEPS):
         optimizer.zero_grad()
-        (-head_iou(weights(values, synth), synth).sum()).backward()
+        (-head_iou(weights(synth), synth.packed).sum()).backward()
         optimizer.step()
     with torch.no_grad():
-        return head_iou(weights(held_values, heldout), heldout)
+        return head_iou(weights(heldout), heldout.packed)
 
 
 def main() -> None:
@@ -117,13 +121,14 @@ def main() -> None:
     synth, heldout = split_dump(open_dump(args.run / run.settings["dump"]), heads,
                                 run.settings["synth_sequences"],
                                 run.settings["heldout_sequences"])
-    points = [best_point(list(results[h].front), args.max_size) for h in heads]
+    points = [smallest_near_best(list(results[h].front), 0.0, args.max_size) for h in heads]
     print(f"{len(heads)} heads of {args.run}, best program of at most {args.max_size} nodes")
     print(f"| program | mean held-out IoU |\n| --- | --- |\n"
           f"| as found | {statistics.mean(p.heldout_iou for p in points):.3f} |")
-    packed_synth, packed_held = synth.packed(), heldout.packed()
+    vocabulary = int(max(max(t.ids) for t in synth.tokens + heldout.tokens)) + 1
+    fitting, scoring = split_of(points, synth.packed()), split_of(points, heldout.packed())
     for name, tables in TABLES.items():
-        iou = ceiling(points, packed_synth, packed_held, tables)
+        iou = ceiling(fitting, scoring, vocabulary, tables)
         print(f"| {name} | {float(iou.mean()):.3f} |", flush=True)
 
 
